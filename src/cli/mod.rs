@@ -1,0 +1,80 @@
+//! tootguard's own command line (clap derive; the `///` docs are the help).
+//!
+//! Reached only when argv[0] is not a shim name and the first argument is not
+//! `rails`, `rake` or `tootctl`: those take the shim path in `main` before
+//! clap is built. They are still declared here so that `--help` and the
+//! generated completions show them.
+
+pub mod completions;
+pub mod explain;
+pub mod install;
+
+use std::ffi::OsString;
+
+use clap::{Parser, Subcommand};
+
+use crate::invocation::Tool;
+
+/// Makes `rails`, `rake` and `tootctl` safe to type on a Mastodon server.
+///
+/// Installed as `rails`, `rake` and `tootctl` ahead of the real programs on
+/// PATH (see `tootguard install`), it sets RAILS_ENV=production on a
+/// production install, sends migrations around PgBouncer, checks memory
+/// before assets:precompile, then execs the real program.
+#[derive(Debug, Parser)]
+#[command(name = "tootguard", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Explain(explain::Args),
+    Install(install::Args),
+    Completions(completions::Args),
+    /// Run Mastodon's bin/rails through the guards (same as the `rails` shim)
+    #[command(disable_help_flag = true)]
+    Rails(ShimArgs),
+    /// Run Mastodon's bin/rake through the guards (same as the `rake` shim)
+    #[command(disable_help_flag = true)]
+    Rake(ShimArgs),
+    /// Run Mastodon's bin/tootctl through the guards (same as the `tootctl` shim)
+    #[command(disable_help_flag = true)]
+    Tootctl(ShimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShimArgs {
+    /// Arguments passed to the real program untouched
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<OsString>,
+}
+
+/// Parses tootguard's own command line and runs the subcommand.
+pub fn run(argv0: OsString, rest: Vec<OsString>) -> anyhow::Result<u8> {
+    let cli = match Cli::try_parse_from(std::iter::once(argv0).chain(rest)) {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version go to stdout with status 0; usage errors to
+            // stderr with clap's status (2).
+            let _ = err.print();
+            return Ok(u8::try_from(err.exit_code()).unwrap_or(crate::exit::USAGE));
+        }
+    };
+    match cli.command {
+        Command::Explain(args) => explain::run(args),
+        Command::Install(args) => install::run(args),
+        Command::Completions(args) => completions::run(args),
+        // Unreachable from a real command line (main takes these first), but
+        // kept correct: the explicit form is the shim path.
+        Command::Rails(a) => crate::shim::run(Tool::Rails, "rails".into(), a.args),
+        Command::Rake(a) => crate::shim::run(Tool::Rake, "rake".into(), a.args),
+        Command::Tootctl(a) => crate::shim::run(Tool::Tootctl, "tootctl".into(), a.args),
+    }
+}
+
+/// The clap command, for completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -1,0 +1,104 @@
+//! Becoming the real program.
+//!
+//! Through `std::os::unix::process::CommandExt::exec`, never a raw `execv`:
+//! Rust ignores SIGPIPE at start-up and std's exec restores the default
+//! disposition and the signal mask, so `tootctl … | head -1` ends the Ruby
+//! child quietly as it would without tootguard. Arguments stay `OsString`
+//! from argv to execve, so every byte arrives as typed; argv[0] is the name
+//! the user typed. Nothing is piped or waited for: after exec, stdin, the
+//! terminal, the exit status and death by a signal are the program's own.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::exit::{Failure, NOT_EXECUTABLE, NOT_FOUND};
+use crate::guards::Change;
+use crate::invocation::Invocation;
+use crate::settings::Env;
+
+/// Exactly what will run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub program: PathBuf,
+    pub argv0: OsString,
+    pub args: Vec<OsString>,
+    /// The child's whole environment.
+    pub env: Env,
+    /// A new working directory, when a guard asked for one.
+    pub cwd: Option<PathBuf>,
+}
+
+impl Plan {
+    pub fn new(inv: &Invocation, program: PathBuf) -> Plan {
+        Plan {
+            program,
+            argv0: inv.argv0.clone(),
+            args: inv.args.clone(),
+            env: inv.env.clone(),
+            cwd: None,
+        }
+    }
+
+    pub fn apply(&mut self, changes: &[Change]) {
+        for change in changes {
+            match change {
+                Change::SetEnv(name, value) => {
+                    self.env.insert((*name).into(), value.clone());
+                }
+                Change::UnsetEnv(name) => {
+                    self.env.remove(std::ffi::OsStr::new(name));
+                }
+                Change::Chdir(dir) => self.cwd = Some(dir.clone()),
+            }
+        }
+    }
+
+    /// The command, ready to exec or spawn.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.arg0(&self.argv0)
+            .args(&self.args)
+            .env_clear()
+            .envs(&self.env);
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        cmd
+    }
+}
+
+/// Replaces this process with the plan's program. Returns only on failure.
+pub fn exec(plan: &Plan) -> anyhow::Error {
+    let err = plan.command().exec();
+    let program = plan.program.display();
+    match err.raw_os_error() {
+        Some(libc_enoent) if libc_enoent == nix::errno::Errno::ENOENT as i32 => Failure::new(
+            NOT_FOUND,
+            format!(
+                "cannot run {program}: it, or the interpreter named on its #! line, does not \
+                 exist. Mastodon's bin/ scripts start with `#!/usr/bin/env ruby`: make sure \
+                 `ruby` is on PATH (with rbenv, ~/.rbenv/shims)."
+            ),
+        ),
+        Some(code) if code == nix::errno::Errno::ENOEXEC as i32 => Failure::new(
+            NOT_EXECUTABLE,
+            format!(
+                "cannot run {program}: it is not a program the kernel can execute (no #! line?). \
+                 Restore it from the Mastodon checkout."
+            ),
+        ),
+        Some(code) if code == nix::errno::Errno::E2BIG as i32 => Failure::new(
+            NOT_EXECUTABLE,
+            format!(
+                "cannot run {program}: the arguments and environment are larger than the \
+                 system allows (E2BIG). Pass fewer or shorter arguments."
+            ),
+        ),
+        _ => Failure::new(
+            NOT_EXECUTABLE,
+            format!("cannot run {program}: {err}. Check its permissions and its #! line."),
+        ),
+    }
+}

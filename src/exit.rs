@@ -1,0 +1,76 @@
+//! Exit statuses, and the one place where an outcome becomes one.
+//!
+//! Code below `main` never calls `process::exit`: it returns a status or an
+//! error. An error carrying a [`Failure`] keeps its status; any other error is
+//! a plain failure (1). Every error is printed here, once, with its cause
+//! chain, through the redacting reporter.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// Everything went as asked (or the CLI command succeeded).
+pub const OK: u8 = 0;
+/// tootguard itself failed: bad configuration, unreadable file, I/O error.
+pub const FAILURE: u8 = 1;
+/// The command line given to tootguard's own CLI is wrong (clap's status).
+pub const USAGE: u8 = 2;
+/// A guard blocked the command: the real program was not run.
+pub const BLOCKED: u8 = 3;
+/// The real program was found but cannot be executed (shell convention).
+pub const NOT_EXECUTABLE: u8 = 126;
+/// The real program was not found, or finding it would loop (shell convention).
+pub const NOT_FOUND: u8 = 127;
+
+/// An error with the exit status it must end in.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Failure {
+            code,
+            message: message.into(),
+        })
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The outcome has already been reported: end with this status, print nothing.
+#[derive(Debug)]
+pub struct Silent(pub u8);
+
+impl fmt::Display for Silent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Silent {}
+
+/// Turns an outcome into the process's exit status, printing any error.
+pub fn finish(outcome: anyhow::Result<u8>) -> ExitCode {
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if let Some(Silent(code)) = err.downcast_ref::<Silent>() {
+                return ExitCode::from(*code);
+            }
+            let code = err
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<Failure>())
+                .map_or(FAILURE, |failure| failure.code);
+            crate::report::error(&format!("{err:#}"));
+            ExitCode::from(code)
+        }
+    }
+}

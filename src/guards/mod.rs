@@ -1,0 +1,108 @@
+//! Guards are data. Each guard looks at an [`Invocation`] and returns a
+//! [`Verdict`] — an id, a level, a message, an optional fix and the changes
+//! it wants (environment, working directory) — or nothing when it does not
+//! apply. The shim applies them in order and stops at the first `block`;
+//! `explain` prints them; `doctor` and `upgrade` ask the same list. No caller
+//! re-implements a guard.
+
+pub mod rails_env;
+pub mod workdir;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::invocation::Invocation;
+
+/// How serious a verdict is. Ordered: `Block` is the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Nothing to say; shown only by `explain`.
+    Ok,
+    /// Something changed on the admin's behalf (silenced by TOOTGUARD_QUIET).
+    Notice,
+    /// Something is wrong; the command still runs.
+    Warn,
+    /// The command must not run.
+    Block,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Notice => "notice",
+            Level::Warn => "warn",
+            Level::Block => "block",
+        }
+    }
+}
+
+/// A change a guard wants made for the child only.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    SetEnv(&'static str, OsString),
+    UnsetEnv(&'static str),
+    Chdir(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub id: &'static str,
+    pub level: Level,
+    pub message: String,
+    /// What to do about it, when the level is not `ok`.
+    pub fix: Option<String>,
+    pub changes: Vec<Change>,
+}
+
+impl Verdict {
+    pub fn new(id: &'static str, level: Level, message: impl Into<String>) -> Verdict {
+        Verdict {
+            id,
+            level,
+            message: message.into(),
+            fix: None,
+            changes: Vec::new(),
+        }
+    }
+
+    pub fn fix(mut self, fix: impl Into<String>) -> Verdict {
+        self.fix = Some(fix.into());
+        self
+    }
+
+    pub fn change(mut self, change: Change) -> Verdict {
+        self.changes.push(change);
+        self
+    }
+
+    /// The message and its fix as one paragraph, as the shim prints it.
+    pub fn text(&self) -> String {
+        match &self.fix {
+            Some(fix) => format!("{} {}", self.message, fix),
+            None => self.message.clone(),
+        }
+    }
+}
+
+type Guard = fn(&Invocation) -> Option<Verdict>;
+
+/// Every guard, in the order the shim applies them.
+const GUARDS: &[Guard] = &[workdir::check_root, rails_env::check, workdir::check];
+
+/// Asks every guard about `inv`. With `stop_at_block`, guards after the first
+/// `block` are not asked (the shim will not run the command anyway, and later
+/// guards may do I/O such as connecting to the database).
+pub fn check_all(inv: &Invocation, stop_at_block: bool) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
+    for guard in GUARDS {
+        if let Some(verdict) = guard(inv) {
+            let blocked = verdict.level == Level::Block;
+            verdicts.push(verdict);
+            if blocked && stop_at_block {
+                break;
+            }
+        }
+    }
+    verdicts
+}

@@ -1,0 +1,146 @@
+//! One command as typed: which tool, its arguments byte for byte, the working
+//! directory, the environment and the Mastodon root. Every guard looks at this
+//! and nothing else, which is what lets `explain` and `upgrade` ask the guards
+//! about a command without running it.
+
+use std::cell::OnceCell;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::config::MastodonConfig;
+use crate::resolve::{self, Root};
+use crate::settings::Env;
+
+/// The programs tootguard stands in front of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Rails,
+    Rake,
+    Tootctl,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 3] = [Tool::Rails, Tool::Rake, Tool::Tootctl];
+
+    /// The tool a shim name stands for (`rails`, `rake`, `tootctl`).
+    pub fn from_name(name: &OsStr) -> Option<Tool> {
+        match name.as_encoded_bytes() {
+            b"rails" => Some(Tool::Rails),
+            b"rake" => Some(Tool::Rake),
+            b"tootctl" => Some(Tool::Tootctl),
+            _ => None,
+        }
+    }
+
+    /// The tool argv[0] names, by its basename (`/home/x/.local/bin/tootctl`).
+    pub fn from_argv0(argv0: &OsStr) -> Option<Tool> {
+        Path::new(argv0).file_name().and_then(Tool::from_name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Rails => "rails",
+            Tool::Rake => "rake",
+            Tool::Tootctl => "tootctl",
+        }
+    }
+
+    /// Rails and Rake run tasks (`db:migrate`) and take `KEY=VALUE` arguments.
+    pub fn runs_tasks(self) -> bool {
+        matches!(self, Tool::Rails | Tool::Rake)
+    }
+}
+
+pub struct Invocation {
+    pub tool: Tool,
+    /// The name the user typed; the real program gets it as its argv[0].
+    pub argv0: OsString,
+    pub args: Vec<OsString>,
+    pub cwd: PathBuf,
+    pub env: Env,
+    pub root: Option<Root>,
+    config: OnceCell<Result<MastodonConfig, String>>,
+}
+
+impl Invocation {
+    /// The invocation of this process: its working directory and environment.
+    pub fn from_process(tool: Tool, argv0: OsString, args: Vec<OsString>) -> anyhow::Result<Self> {
+        let cwd = std::env::current_dir().context("cannot read the working directory")?;
+        Self::new(tool, argv0, args, cwd, std::env::vars_os().collect())
+    }
+
+    pub fn new(
+        tool: Tool,
+        argv0: OsString,
+        args: Vec<OsString>,
+        cwd: PathBuf,
+        env: Env,
+    ) -> anyhow::Result<Self> {
+        let root = resolve::find_root(&env, &cwd)?;
+        Ok(Invocation {
+            tool,
+            argv0,
+            args,
+            cwd,
+            env,
+            root,
+            config: OnceCell::new(),
+        })
+    }
+
+    pub fn var(&self, name: &str) -> Option<&OsStr> {
+        self.env.get(OsStr::new(name)).map(OsString::as_os_str)
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.root.as_ref().is_some_and(|r| r.production)
+    }
+
+    /// True when any of `tasks` is among the arguments of `rails` or `rake`
+    /// (several tasks may be given: `rails db:migrate assets:precompile`).
+    pub fn runs_any_task(&self, tasks: &[&str]) -> bool {
+        self.tool.runs_tasks()
+            && self
+                .args
+                .iter()
+                .any(|arg| arg.to_str().is_some_and(|a| tasks.contains(&a)))
+    }
+
+    /// Rake-style `KEY=VALUE` arguments (`rails db:migrate DB_PORT=5432`):
+    /// Rake copies them into ENV before any task runs, so they count as
+    /// environment and win over the `.env*` files.
+    pub fn rake_assignments(&self) -> Vec<(String, String)> {
+        if !self.tool.runs_tasks() {
+            return Vec::new();
+        }
+        self.args
+            .iter()
+            .filter_map(|arg| {
+                let (key, value) = arg.to_str()?.split_once('=')?;
+                let word = !key.is_empty()
+                    && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                word.then(|| (key.to_owned(), value.to_owned()))
+            })
+            .collect()
+    }
+
+    /// What Mastodon would see: environment, `KEY=VALUE` arguments and the
+    /// root's `.env*` files. Read once, and only when a guard asks.
+    pub fn config(&self) -> Result<&MastodonConfig, &str> {
+        self.config
+            .get_or_init(|| {
+                let config = crate::config::load(
+                    self.root.as_ref().map(|r| r.dir.as_path()),
+                    &self.env,
+                    &self.rake_assignments(),
+                )
+                .map_err(|e| format!("{e:#}"))?;
+                config.register_secrets();
+                Ok(config)
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}

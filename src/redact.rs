@@ -1,0 +1,130 @@
+//! The one redaction path: every message tootguard prints passes through
+//! [`scrub`], and every value it shows passes through [`value`].
+//!
+//! Two nets, because one is not enough: values are shown as `***` by the name
+//! of their variable (anything named like a password, secret, key or token),
+//! and every known secret value — from the environment, from the `.env*`
+//! files, the password inside `DATABASE_URL` — is registered and cut out of
+//! any text before it reaches the terminal, whatever path produced it.
+
+use std::sync::Mutex;
+
+/// What a hidden value is shown as.
+pub const MASK: &str = "***";
+
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// True for a variable whose value must never be shown: `DB_PASS`,
+/// `TOOTGUARD_DIRECT_DB_PASS`, `SECRET_KEY_BASE`, `OTP_SECRET`,
+/// `AWS_SECRET_ACCESS_KEY`, `VAPID_PRIVATE_KEY`, `*_TOKEN`, …
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["PASS", "SECRET", "KEY", "TOKEN"]
+        .iter()
+        .any(|word| upper.contains(word))
+}
+
+/// Remembers a secret value so that [`scrub`] removes it from any output.
+/// Values shorter than three bytes are not registered: masking every `a` in
+/// a message would hide the message, not the password.
+pub fn register(secret: &str) {
+    if secret.len() < 3 {
+        return;
+    }
+    let mut secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut add = |s: String| {
+        if !secrets.contains(&s) {
+            secrets.push(s);
+        }
+    };
+    add(secret.to_owned());
+    let encoded = percent_encode(secret);
+    if encoded != secret {
+        add(encoded);
+    }
+}
+
+/// Registers the values of every secret-named variable of an environment.
+pub fn register_env<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    for (name, value) in vars {
+        if is_secret_name(name) {
+            register(value);
+        }
+    }
+}
+
+/// The value of `name` as it may be shown.
+pub fn value(name: &str, value: &str) -> String {
+    if is_secret_name(name) {
+        MASK.to_owned()
+    } else if name.ends_with("DATABASE_URL") {
+        crate::config::database_url::redacted(value)
+    } else {
+        scrub(value)
+    }
+}
+
+/// `text` with every registered secret replaced by `***`.
+pub fn scrub(text: &str) -> String {
+    let secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = text.to_owned();
+    // Longest first, so a secret containing another is cut whole.
+    let mut sorted: Vec<&String> = secrets.iter().collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in sorted {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), MASK);
+        }
+    }
+    out
+}
+
+/// Percent-encodes everything but unreserved characters, as a password is
+/// written inside a URL's userinfo.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for byte in s.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_pass_secret_key_or_token_are_secret() {
+        for name in [
+            "DB_PASS",
+            "TOOTGUARD_DIRECT_DB_PASS",
+            "SECRET_KEY_BASE",
+            "OTP_SECRET",
+            "VAPID_PRIVATE_KEY",
+            "GITHUB_TOKEN",
+            "smtp_password",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["DB_HOST", "DB_PORT", "RAILS_ENV", "DATABASE_URL"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn registered_secrets_and_their_percent_encoding_are_scrubbed() {
+        register("p@ss w/rd%");
+        let text = "a p@ss w/rd% and p%40ss%20w%2Frd%25 here";
+        assert_eq!(scrub(text), "a *** and *** here");
+    }
+
+    #[test]
+    fn very_short_values_are_not_registered() {
+        register("ab");
+        assert_eq!(scrub("abcab"), "abcab");
+    }
+}

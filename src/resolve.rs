@@ -1,0 +1,353 @@
+//! Finding things: the Mastodon root, the real program behind a shim, and
+//! whether we are in a loop.
+//!
+//! The real program is never tootguard itself. "Itself" is decided by
+//! identity — same (device, inode) as `current_exe()`, which covers symlinks,
+//! chains of symlinks and hard links — and, for a file of exactly our size,
+//! by content, which covers a copy. A copy built from other sources is not
+//! caught that way, so every exec also leaves a marker, `TOOTGUARD_EXEC`,
+//! naming the program about to run: a shim that finds it *is* that program
+//! knows a shim exec'd it as "the real one" and stops (status 127). The
+//! marker does not make legitimate nesting an error: a real `rails` that runs
+//! `tootctl` through PATH reaches a shim whose own binary is not the marked
+//! program. A depth count in the same variable is the backstop for loops
+//! through wrappers (a shell script that execs tootguard): the environment
+//! never grows, so a loop can neither hang nor end in `E2BIG`.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::exit::{Failure, NOT_EXECUTABLE, NOT_FOUND};
+use crate::invocation::Tool;
+use crate::settings::Env;
+
+/// The marker variable: `<depth>:<path of the program being exec'd>`.
+pub const MARKER: &str = "TOOTGUARD_EXEC";
+/// More nested shims than this is a loop, not an admin's script.
+const MAX_DEPTH: u32 = 16;
+
+/// A Mastodon install (or development checkout).
+#[derive(Debug, Clone)]
+pub struct Root {
+    pub dir: PathBuf,
+    /// `.env.production` exists: RAILS_ENV must be `production`.
+    pub production: bool,
+    /// How it was found, for explain and doctor.
+    pub found_by: &'static str,
+}
+
+/// True when `dir` holds `bin/tootctl` and `config/application.rb`.
+pub fn is_mastodon_root(dir: &Path) -> bool {
+    dir.join("bin/tootctl").exists() && dir.join("config/application.rb").is_file()
+}
+
+fn root_at(dir: PathBuf, found_by: &'static str) -> Root {
+    let production = dir.join(".env.production").exists();
+    Root {
+        dir,
+        production,
+        found_by,
+    }
+}
+
+/// `MASTODON_ROOT` when set; else the nearest ancestor of `cwd` that is a
+/// Mastodon root; else `~mastodon/live` when it is one; else none.
+pub fn find_root(env: &Env, cwd: &Path) -> anyhow::Result<Option<Root>> {
+    if let Some(dir) = env.get(OsStr::new("MASTODON_ROOT")).filter(|d| !d.is_empty()) {
+        let dir = Path::new(dir);
+        let dir = if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            cwd.join(dir)
+        };
+        if !is_mastodon_root(&dir) {
+            return Err(Failure::new(
+                crate::exit::FAILURE,
+                format!(
+                    "MASTODON_ROOT is {}, which is not a Mastodon install (it has no bin/tootctl \
+                     and config/application.rb). Set MASTODON_ROOT to the directory you run \
+                     Mastodon from (usually /home/mastodon/live), or unset it to let tootguard \
+                     find the install from the working directory.",
+                    dir.display()
+                ),
+            ));
+        }
+        return Ok(Some(root_at(dir, "MASTODON_ROOT")));
+    }
+    if let Some(dir) = cwd.ancestors().find(|d| is_mastodon_root(d)) {
+        return Ok(Some(root_at(dir.to_path_buf(), "working directory")));
+    }
+    if let Ok(Some(user)) = nix::unistd::User::from_name("mastodon") {
+        let live = user.dir.join("live");
+        if is_mastodon_root(&live) {
+            return Ok(Some(root_at(live, "~mastodon/live")));
+        }
+    }
+    Ok(None)
+}
+
+/// This binary, as identity for "is this candidate tootguard itself?".
+pub struct SelfId {
+    pub path: PathBuf,
+    dev: u64,
+    ino: u64,
+    size: u64,
+}
+
+impl SelfId {
+    pub fn current() -> anyhow::Result<SelfId> {
+        let path = std::env::current_exe().context("cannot find tootguard's own binary")?;
+        let meta = fs::metadata(&path)
+            .with_context(|| format!("cannot read tootguard's own binary {}", path.display()))?;
+        Ok(SelfId {
+            path,
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+        })
+    }
+
+    /// True when `candidate` is this binary: a link to it (identity) or a
+    /// byte-identical copy. Content is compared only for a file of our size.
+    pub fn is(&self, candidate: &Path) -> bool {
+        let Ok(meta) = fs::metadata(candidate) else {
+            return false;
+        };
+        if meta.dev() == self.dev && meta.ino() == self.ino {
+            return true;
+        }
+        meta.size() == self.size && meta.is_file() && same_content(&self.path, candidate)
+    }
+}
+
+fn same_content(a: &Path, b: &Path) -> bool {
+    let (Ok(mut a), Ok(mut b)) = (File::open(a), File::open(b)) else {
+        return false;
+    };
+    let mut buf_a = vec![0u8; 64 * 1024];
+    let mut buf_b = vec![0u8; 64 * 1024];
+    loop {
+        let (Ok(n), Ok(m)) = (fill(&mut a, &mut buf_a), fill(&mut b, &mut buf_b)) else {
+            return false;
+        };
+        if n != m || buf_a[..n] != buf_b[..m] {
+            return false;
+        }
+        if n == 0 {
+            return true;
+        }
+    }
+}
+
+/// Reads until `buf` is full or the file ends.
+fn fill(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut total = 0;
+    while total < buf.len() {
+        match file.read(&mut buf[total..])? {
+            0 => break,
+            n => total += n,
+        }
+    }
+    Ok(total)
+}
+
+/// Ends the run when this process is the program a shim just exec'd as the
+/// real one (a copy or wrapper of tootguard), or when shims nest too deeply.
+pub fn check_loop(env: &Env, me: &SelfId, tool: Tool) -> anyhow::Result<()> {
+    let Some(marker) = env.get(OsStr::new(MARKER)) else {
+        return Ok(());
+    };
+    let bytes = marker.as_encoded_bytes();
+    let Some(colon) = bytes.iter().position(|&b| b == b':') else {
+        return Ok(());
+    };
+    let depth: u32 = std::str::from_utf8(&bytes[..colon])
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0);
+    let target = Path::new(OsStr::from_bytes(&bytes[colon + 1..]));
+    if me.is(target) {
+        return Err(Failure::new(
+            NOT_FOUND,
+            format!(
+                "loop: a tootguard shim ran {} as the real {tool}, but that file is tootguard \
+                 itself ({}), so it would only run a shim again. Remove or rename {}, or put \
+                 the directory of the real {tool} before it on PATH.",
+                target.display(),
+                me.path.display(),
+                target.display(),
+                tool = tool.name()
+            ),
+        ));
+    }
+    if depth >= MAX_DEPTH {
+        return Err(Failure::new(
+            NOT_FOUND,
+            format!(
+                "loop: {depth} tootguard shims ran inside each other; the last one ran {}. \
+                 Something on PATH named {tool} (a wrapper script?) runs tootguard again. \
+                 Check `type -a {tool}` and remove the wrapper, or set MASTODON_ROOT so \
+                 tootguard runs the install's own bin/{tool}.",
+                target.display(),
+                tool = tool.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The marker value for exec'ing `program` from this process.
+pub fn marker_for(env: &Env, program: &Path) -> OsString {
+    let depth = env
+        .get(OsStr::new(MARKER))
+        .and_then(|m| m.to_str())
+        .and_then(|m| m.split_once(':'))
+        .and_then(|(d, _)| d.parse::<u32>().ok())
+        .unwrap_or(0);
+    let mut value = OsString::from(format!("{}:", depth + 1));
+    value.push(program.as_os_str());
+    value
+}
+
+/// The real program for `tool`: `<root>/bin/<tool>` when there is a root,
+/// otherwise the first `<tool>` on PATH that is not tootguard.
+pub fn find_program(
+    tool: Tool,
+    root: Option<&Root>,
+    env: &Env,
+    cwd: &Path,
+    me: &SelfId,
+) -> anyhow::Result<PathBuf> {
+    let name = tool.name();
+    if let Some(root) = root {
+        let program = root.dir.join("bin").join(name);
+        if me.is(&program) {
+            return Err(Failure::new(
+                NOT_FOUND,
+                format!(
+                    "loop: {} is tootguard itself (a link or copy of {}), not Mastodon's \
+                     {name}. Restore the file from the Mastodon checkout (`git checkout -- \
+                     bin/{name}` in {}) and put tootguard's shims in a directory on PATH \
+                     instead (`tootguard install`).",
+                    program.display(),
+                    me.path.display(),
+                    root.dir.display()
+                ),
+            ));
+        }
+        return match executable(&program) {
+            Some(true) => Ok(program),
+            Some(false) => Err(Failure::new(
+                NOT_EXECUTABLE,
+                format!(
+                    "{} exists but cannot be executed (no execute permission for this user). \
+                     Fix it with `chmod +x {}` as the owner of the install.",
+                    program.display(),
+                    program.display()
+                ),
+            )),
+            None => Err(Failure::new(
+                NOT_FOUND,
+                format!(
+                    "{} does not exist, although {} looks like a Mastodon install (found by \
+                     {}). Restore it from the Mastodon checkout (`git checkout -- bin/{name}`), \
+                     or point MASTODON_ROOT at the right directory.",
+                    program.display(),
+                    root.dir.display(),
+                    root.found_by
+                ),
+            )),
+        };
+    }
+
+    let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
+    let mut looked = Vec::new();
+    let mut skipped = Vec::new();
+    let mut not_executable = None;
+    for dir in std::env::split_paths(&path) {
+        // An empty PATH entry means the working directory, as in the shell.
+        let dir = if dir.as_os_str().is_empty() {
+            cwd.to_path_buf()
+        } else if dir.is_relative() {
+            cwd.join(dir)
+        } else {
+            dir
+        };
+        let candidate = dir.join(name);
+        looked.push(dir);
+        match executable(&candidate) {
+            None => continue,
+            Some(false) => {
+                not_executable.get_or_insert(candidate);
+                continue;
+            }
+            Some(true) => {}
+        }
+        if me.is(&candidate) {
+            skipped.push(candidate);
+            continue;
+        }
+        return Ok(candidate);
+    }
+    if let Some(candidate) = not_executable {
+        return Err(Failure::new(
+            NOT_EXECUTABLE,
+            format!(
+                "the only {name} on PATH that is not tootguard, {}, cannot be executed (no \
+                 execute permission for this user). Fix it with `chmod +x {}`.",
+                candidate.display(),
+                candidate.display()
+            ),
+        ));
+    }
+    Err(Failure::new(
+        NOT_FOUND,
+        format!(
+            "found no Mastodon install and no real {name} on PATH. Looked for a Mastodon root \
+             in MASTODON_ROOT, in {} and its parents, and in ~mastodon/live; looked for {name} \
+             in {}{}. Run it from the Mastodon directory (usually /home/mastodon/live), or \
+             set MASTODON_ROOT=/home/mastodon/live.",
+            cwd.display(),
+            list(&looked),
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" (skipped, being tootguard itself: {})", list(&skipped))
+            }
+        ),
+    ))
+}
+
+/// Some(true) for an executable file, Some(false) for a file this user may
+/// not execute, None when there is no such file.
+fn executable(path: &Path) -> Option<bool> {
+    let meta = fs::metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    Some(nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok())
+}
+
+/// A short list of paths: long PATHs are cut, not dumped.
+fn list(paths: &[PathBuf]) -> String {
+    const SHOWN: usize = 8;
+    let mut out: Vec<String> = paths
+        .iter()
+        .take(SHOWN)
+        .map(|p| p.display().to_string())
+        .collect();
+    if paths.len() > SHOWN {
+        out.push(format!("and {} more", paths.len() - SHOWN));
+    }
+    if out.is_empty() {
+        "nothing (PATH is empty)".to_owned()
+    } else {
+        out.join(", ")
+    }
+}

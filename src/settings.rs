@@ -1,0 +1,53 @@
+//! tootguard's own switches, read in one place. Each function names the
+//! variable it reads, so the README's table and the code cannot drift apart.
+//!
+//! Switches that only steer the shim (`QUIET`, `STRICT`, `BYPASS`, `FORCE`)
+//! come from the process environment. Settings admins keep next to `DB_*`
+//! (`TOOTGUARD_DIRECT_DB_*`, `TOOTGUARD_PRECOMPILE_MIN_MB`) are read through
+//! the Mastodon configuration reader instead, so they may live in `.env*`.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+
+/// Environment variables as the invocation sees them.
+pub type Env = BTreeMap<OsString, OsString>;
+
+/// `TOOTGUARD_QUIET=1`: no notices (warnings and errors still print).
+pub fn quiet() -> bool {
+    std::env::var_os("TOOTGUARD_QUIET").is_some_and(|v| is_on(&v))
+}
+
+/// `TOOTGUARD_STRICT=1`: a wrong `RAILS_ENV` refuses instead of warning.
+pub fn strict(env: &Env) -> bool {
+    flag(env, "TOOTGUARD_STRICT")
+}
+
+/// `TOOTGUARD_BYPASS=1`: exec the real program with no guard at all.
+pub fn bypass(env: &Env) -> bool {
+    flag(env, "TOOTGUARD_BYPASS")
+}
+
+/// `TOOTGUARD_FORCE=1`: run a command a guard would block, with a warning.
+pub fn force(env: &Env) -> bool {
+    flag(env, "TOOTGUARD_FORCE")
+}
+
+/// `TOOTGUARD_MEMINFO`: where to read meminfo (tests); `/proc/meminfo` otherwise.
+pub fn meminfo_path(env: &Env) -> OsString {
+    env.get(OsStr::new("TOOTGUARD_MEMINFO"))
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .unwrap_or_else(|| OsString::from("/proc/meminfo"))
+}
+
+fn flag(env: &Env, name: &str) -> bool {
+    env.get(OsStr::new(name)).is_some_and(|v| is_on(v))
+}
+
+/// `1`, `true`, `yes` and `on` switch a flag on; anything else leaves it off.
+fn is_on(value: &OsStr) -> bool {
+    matches!(
+        value.to_str().map(str::to_ascii_lowercase).as_deref(),
+        Some("1" | "true" | "yes" | "on")
+    )
+}

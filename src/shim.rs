@@ -1,0 +1,37 @@
+//! The hot path: what runs before every `rails`, `rake` and `tootctl`.
+//!
+//! Loop check → invocation (root) → real program → guards → exec. No clap,
+//! no `.env` reading unless a guard needs it (only migration and precompile
+//! tasks do), no network unless a migration is about to run.
+
+use std::ffi::OsString;
+
+use crate::exec::{self, Plan};
+use crate::exit::{BLOCKED, Silent};
+use crate::guards::{self, Level};
+use crate::invocation::{Invocation, Tool};
+use crate::resolve::{self, SelfId};
+use crate::{report, settings};
+
+pub fn run(tool: Tool, argv0: OsString, args: Vec<OsString>) -> anyhow::Result<u8> {
+    let me = SelfId::current()?;
+    let env: settings::Env = std::env::vars_os().collect();
+    resolve::check_loop(&env, &me, tool)?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| anyhow::anyhow!("cannot read the working directory: {e}"))?;
+    let inv = Invocation::new(tool, argv0, args, cwd, env)?;
+    let program = resolve::find_program(tool, inv.root.as_ref(), &inv.env, &inv.cwd, &me)?;
+    let mut plan = Plan::new(&inv, program);
+    if !settings::bypass(&inv.env) {
+        for verdict in guards::check_all(&inv, true) {
+            report::verdict(verdict.level, &verdict.text());
+            if verdict.level == Level::Block {
+                return Err(Silent(BLOCKED).into());
+            }
+            plan.apply(&verdict.changes);
+        }
+    }
+    let marker = resolve::marker_for(&inv.env, &plan.program);
+    plan.env.insert(resolve::MARKER.into(), marker);
+    Err(exec::exec(&plan))
+}

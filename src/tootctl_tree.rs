@@ -1,0 +1,1 @@
+//! The tootctl command tree (placeholder until the completions module lands).

@@ -1,0 +1,272 @@
+//! The test harness: a temporary Mastodon root whose `bin/rails`, `bin/rake`
+//! and `bin/tootctl` are recorders (they write their argv, environment and
+//! working directory to files, then exit as told), real symlinked shims, and
+//! a runner that never lets a hung process hang the suite.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const TOOLS: [&str; 3] = ["rails", "rake", "tootctl"];
+
+/// The tootguard binary under test.
+pub fn tootguard() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tootguard"))
+}
+
+/// A recorder: saves `$@` (NUL-separated, byte-exact), the environment and
+/// the working directory under `$TG_RECORD/<name>.*`, runs `$TG_THEN` if set
+/// (for nesting tests), then exits with `$TG_EXIT` or dies by `$TG_SIGNAL`.
+pub const RECORDER: &str = r#"#!/bin/sh
+name=$(basename "$0")
+if [ -n "$TG_RECORD" ]; then
+  printf '%s\0' "$@" > "$TG_RECORD/$name.args"
+  env > "$TG_RECORD/$name.env"
+  pwd > "$TG_RECORD/$name.pwd"
+  echo ran >> "$TG_RECORD/$name.count"
+fi
+if [ -n "$TG_THEN" ] && [ "$name" = "${TG_THEN_IN:-rails}" ]; then sh -c "$TG_THEN" || exit $?; fi
+if [ -n "$TG_SIGNAL" ]; then kill -s "$TG_SIGNAL" $$; sleep 5; fi
+exit "${TG_EXIT:-0}"
+"#;
+
+pub fn write_executable(path: &Path, body: &str) {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).unwrap();
+    }
+    fs::write(path, body).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A scratch world: a Mastodon root, a shim directory, a record directory.
+pub struct World {
+    pub tmp: TempDir,
+    pub root: PathBuf,
+    pub shims: PathBuf,
+    pub record: PathBuf,
+}
+
+impl World {
+    /// A production install: `.env.production` present.
+    pub fn production() -> World {
+        let world = World::bare();
+        world.make_root(&world.root);
+        fs::write(world.root.join(".env.production"), "LOCAL_DOMAIN=example.test\n").unwrap();
+        world
+    }
+
+    /// A development checkout: a Mastodon root without `.env.production`.
+    pub fn development() -> World {
+        let world = World::bare();
+        world.make_root(&world.root);
+        world
+    }
+
+    /// No Mastodon root at all; shims exist.
+    pub fn bare() -> World {
+        let tmp = tempfile::Builder::new().prefix("tootguard-test").tempdir().unwrap();
+        let base = tmp.path().canonicalize().unwrap();
+        let world = World {
+            root: base.join("live"),
+            shims: base.join("shims"),
+            record: base.join("record"),
+            tmp,
+        };
+        fs::create_dir_all(&world.shims).unwrap();
+        fs::create_dir_all(&world.record).unwrap();
+        for tool in TOOLS {
+            std::os::unix::fs::symlink(tootguard(), world.shims.join(tool)).unwrap();
+        }
+        world
+    }
+
+    pub fn base(&self) -> PathBuf {
+        self.tmp.path().canonicalize().unwrap()
+    }
+
+    pub fn make_root(&self, dir: &Path) {
+        for tool in TOOLS {
+            write_executable(&dir.join("bin").join(tool), RECORDER);
+        }
+        fs::create_dir_all(dir.join("config")).unwrap();
+        fs::write(dir.join("config/application.rb"), "# fake\n").unwrap();
+    }
+
+    pub fn shim(&self, tool: &str) -> PathBuf {
+        self.shims.join(tool)
+    }
+
+    /// A command running `program` in the root, with a clean environment:
+    /// PATH = shims, then the system's.
+    pub fn cmd(&self, program: impl AsRef<OsStr>) -> Cmd {
+        let mut command = Command::new(program);
+        command
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", self.shims.display()))
+            .env("HOME", self.base())
+            .env("TG_RECORD", &self.record)
+            .env("NO_COLOR", "1")
+            .current_dir(if self.root.exists() {
+                self.root.clone()
+            } else {
+                self.base()
+            })
+            .stdin(Stdio::null());
+        Cmd { command }
+    }
+
+    /// `tootguard ARGS` with the same clean environment.
+    pub fn tootguard(&self) -> Cmd {
+        self.cmd(tootguard())
+    }
+
+    /// What the recorder named `tool` received, or None when it did not run.
+    pub fn recorded_args(&self, tool: &str) -> Option<Vec<Vec<u8>>> {
+        let bytes = fs::read(self.record.join(format!("{tool}.args"))).ok()?;
+        let mut args: Vec<Vec<u8>> = bytes.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
+        args.pop(); // after the last NUL
+        Some(args)
+    }
+
+    /// The value of `name` in the environment the recorder saw.
+    pub fn recorded_env(&self, tool: &str, name: &str) -> Option<String> {
+        let env = fs::read_to_string(self.record.join(format!("{tool}.env")))
+            .unwrap_or_else(|_| panic!("{tool} did not run"));
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
+    }
+
+    pub fn recorded_pwd(&self, tool: &str) -> PathBuf {
+        PathBuf::from(
+            fs::read_to_string(self.record.join(format!("{tool}.pwd")))
+                .unwrap()
+                .trim_end(),
+        )
+    }
+
+    pub fn ran(&self, tool: &str) -> bool {
+        self.record.join(format!("{tool}.args")).exists()
+    }
+
+    pub fn run_count(&self, tool: &str) -> usize {
+        fs::read_to_string(self.record.join(format!("{tool}.count")))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+pub struct Cmd {
+    pub command: Command,
+}
+
+impl Cmd {
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Self {
+        self.command.args(args);
+        self
+    }
+
+    pub fn env(mut self, name: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(name, value);
+        self
+    }
+
+    pub fn env_remove(mut self, name: impl AsRef<OsStr>) -> Self {
+        self.command.env_remove(name);
+        self
+    }
+
+    pub fn dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// Runs with a 20 s limit; a process still running then is a failure.
+    pub fn run(mut self) -> Outcome {
+        let started = Instant::now();
+        let mut child = self
+            .command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", self.command.get_program()));
+        let limit = Duration::from_secs(20);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                panic!(
+                    "{:?} still running after {limit:?}",
+                    self.command.get_program()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let output = child.wait_with_output().unwrap();
+        Outcome {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "expected status {code}, got {:?} (signal {:?})\nstdout:\n{}\nstderr:\n{}",
+            self.status.code(),
+            self.status.signal(),
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_stderr(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+}
+
+pub fn os(s: &str) -> OsString {
+    OsString::from(s)
+}

@@ -1,0 +1,4 @@
+//! tootguard's integration tests: one binary, real processes (STYLE.md).
+
+mod harness;
+mod shim;

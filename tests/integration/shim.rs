@@ -1,0 +1,434 @@
+//! The core shim: RAILS_ENV, byte-exact exec, exit statuses, loops, lookup.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+use crate::harness::{World, os, tootguard, write_executable, RECORDER};
+
+#[test]
+fn injects_rails_env_when_unset_on_production_install() {
+    let w = World::production();
+    let out = w.cmd(w.shim("tootctl")).arg("version").run();
+    out.expect_code(0)
+        .expect_stderr("tootguard: RAILS_ENV was not set; running with RAILS_ENV=production");
+    assert_eq!(w.recorded_env("tootctl", "RAILS_ENV").as_deref(), Some("production"));
+    assert_eq!(out.stderr.lines().count(), 1, "one notice line: {}", out.stderr);
+}
+
+#[test]
+fn injects_rails_env_when_empty_on_production_install() {
+    let w = World::production();
+    let out = w.cmd(w.shim("rails")).arg("runner").env("RAILS_ENV", "").run();
+    out.expect_code(0).expect_stderr("RAILS_ENV was empty");
+    assert_eq!(w.recorded_env("rails", "RAILS_ENV").as_deref(), Some("production"));
+}
+
+#[test]
+fn says_nothing_when_rails_env_is_already_production() {
+    let w = World::production();
+    let out = w.cmd(w.shim("tootctl")).env("RAILS_ENV", "production").run();
+    out.expect_code(0);
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
+fn quiet_silences_the_notice_but_not_a_warning() {
+    let w = World::production();
+    let out = w.cmd(w.shim("tootctl")).env("TOOTGUARD_QUIET", "1").run();
+    out.expect_code(0);
+    assert_eq!(out.stderr, "");
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("TOOTGUARD_QUIET", "1")
+        .env("RAILS_ENV", "development")
+        .run();
+    out.expect_code(0).expect_stderr("warning:");
+}
+
+#[test]
+fn never_injects_rails_env_in_a_development_checkout() {
+    let w = World::development();
+    let out = w.cmd(w.shim("tootctl")).run();
+    out.expect_code(0);
+    assert_eq!(w.recorded_env("tootctl", "RAILS_ENV"), None);
+    assert_eq!(out.stderr, "");
+    w.cmd(w.shim("rails")).env("RAILS_ENV", "test").run().expect_code(0);
+    assert_eq!(w.recorded_env("rails", "RAILS_ENV").as_deref(), Some("test"));
+}
+
+#[test]
+fn warns_about_development_rails_env_on_production_install_and_still_runs() {
+    let w = World::production();
+    let out = w.cmd(w.shim("tootctl")).env("RAILS_ENV", "development").run();
+    out.expect_code(0)
+        .expect_stderr("tootguard: warning: RAILS_ENV is \"development\" on a production install")
+        .expect_stderr("uninitialized constant");
+    assert_eq!(w.recorded_env("tootctl", "RAILS_ENV").as_deref(), Some("development"));
+}
+
+#[test]
+fn strict_mode_refuses_a_wrong_rails_env_without_running_the_program() {
+    let w = World::production();
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("db:migrate")
+        .env("RAILS_ENV", "development")
+        .env("TOOTGUARD_STRICT", "1")
+        .run();
+    out.expect_code(3).expect_stderr("TOOTGUARD_STRICT=1");
+    assert!(!w.ran("rails"));
+}
+
+#[test]
+fn passes_arguments_byte_exact_including_non_utf8_empty_newline_and_128_kib() {
+    let w = World::production();
+    // Linux caps one argument at 128 KiB including its NUL (MAX_ARG_STRLEN).
+    let big = "x".repeat(128 * 1024 - 1);
+    let args: Vec<OsString> = vec![
+        OsString::from_vec(vec![0xff, 0xfe, b'a']),
+        os(""),
+        os("two\nlines"),
+        os("--help"),
+        os(" spaced  out "),
+        os(&big),
+    ];
+    w.cmd(w.shim("tootctl")).args(&args).run().expect_code(0);
+    let seen = w.recorded_args("tootctl").unwrap();
+    let expected: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn flags_meant_for_the_real_program_reach_it_untouched() {
+    let w = World::production();
+    w.cmd(w.shim("tootctl")).args(["--help", "--version"]).run().expect_code(0);
+    assert_eq!(
+        w.recorded_args("tootctl").unwrap(),
+        vec![b"--help".to_vec(), b"--version".to_vec()]
+    );
+    w.cmd(w.shim("rails")).arg("-T").run().expect_code(0);
+    assert_eq!(w.recorded_args("rails").unwrap(), vec![b"-T".to_vec()]);
+}
+
+#[test]
+fn the_explicit_form_takes_the_same_path_as_the_shim() {
+    let w = World::production();
+    let out = w.tootguard().args(["tootctl", "accounts", "--help"]).run();
+    out.expect_code(0).expect_stderr("RAILS_ENV=production");
+    assert_eq!(
+        w.recorded_args("tootctl").unwrap(),
+        vec![b"accounts".to_vec(), b"--help".to_vec()]
+    );
+}
+
+#[test]
+fn exit_statuses_of_the_real_program_are_its_own() {
+    let w = World::production();
+    for code in [0, 1, 42] {
+        let out = w
+            .cmd(w.shim("tootctl"))
+            .env("TG_EXIT", code.to_string())
+            .run();
+        out.expect_code(code);
+    }
+}
+
+#[test]
+fn death_by_a_signal_is_the_programs_own() {
+    let w = World::production();
+    let out = w.cmd(w.shim("tootctl")).env("TG_SIGNAL", "TERM").run();
+    assert_eq!(out.status.signal(), Some(15), "{out:?}");
+}
+
+#[test]
+fn a_pipe_closed_early_ends_the_child_by_default_sigpipe() {
+    let w = World::production();
+    write_executable(
+        &w.root.join("bin/tootctl"),
+        "#!/bin/sh\nwhile :; do echo line; done\n",
+    );
+    // With SIGPIPE ignored (as Rust leaves it), the loop would spin forever on
+    // EPIPE; with the default restored, the child dies of SIGPIPE (141).
+    let script = format!(
+        "'{}' | head -1; echo \"status=${{PIPESTATUS[0]}}\"",
+        w.shim("tootctl").display()
+    );
+    let out = w.cmd("bash").args(["-c", &script]).run();
+    out.expect_code(0);
+    assert_eq!(out.stdout, "line\nstatus=141\n", "{}", out.stderr);
+}
+
+#[test]
+fn the_program_keeps_stdin() {
+    let w = World::production();
+    write_executable(&w.root.join("bin/tootctl"), "#!/bin/sh\nread line; echo \"got $line\"\n");
+    let script = format!("echo hello | '{}'", w.shim("tootctl").display());
+    let out = w.cmd("sh").args(["-c", &script]).run();
+    assert_eq!(out.stdout, "got hello\n");
+}
+
+#[test]
+fn rails_runs_from_the_root_when_called_from_outside_it() {
+    let w = World::production();
+    let elsewhere = w.base().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("db:version")
+        .env("MASTODON_ROOT", &w.root)
+        .dir(&elsewhere)
+        .run();
+    out.expect_code(0).expect_stderr("Rakefile");
+    assert_eq!(w.recorded_pwd("rails"), w.root);
+}
+
+#[test]
+fn tootctl_keeps_the_working_directory() {
+    let w = World::production();
+    let elsewhere = w.base().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .args(["emoji", "import", "./emoji.tar.gz"])
+        .env("MASTODON_ROOT", &w.root)
+        .dir(&elsewhere)
+        .run();
+    out.expect_code(0);
+    assert_eq!(w.recorded_pwd("tootctl"), elsewhere);
+}
+
+#[test]
+fn finds_the_root_from_a_subdirectory() {
+    let w = World::production();
+    let sub = w.root.join("public/system");
+    fs::create_dir_all(&sub).unwrap();
+    w.cmd(w.shim("tootctl")).dir(&sub).run().expect_code(0);
+    assert_eq!(w.recorded_env("tootctl", "RAILS_ENV").as_deref(), Some("production"));
+}
+
+#[test]
+fn a_mastodon_root_that_is_not_an_install_is_an_error() {
+    let w = World::production();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("MASTODON_ROOT", w.base().join("nothing-here"))
+        .run();
+    out.expect_code(1)
+        .expect_stderr("MASTODON_ROOT is")
+        .expect_stderr("not a Mastodon install");
+    assert!(!w.ran("tootctl"));
+}
+
+#[test]
+fn without_a_root_the_next_program_on_path_runs_and_it_says_so() {
+    let w = World::bare();
+    let real = w.base().join("real");
+    write_executable(&real.join("tootctl"), RECORDER);
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .arg("version")
+        .env("PATH", format!("{}:{}:/usr/bin:/bin", w.shims.display(), real.display()))
+        .run();
+    out.expect_code(0).expect_stderr("found no Mastodon install");
+    assert_eq!(w.recorded_args("tootctl").unwrap(), vec![b"version".to_vec()]);
+    assert_eq!(w.recorded_env("tootctl", "RAILS_ENV"), None);
+}
+
+#[test]
+fn bypass_runs_the_program_with_no_guard() {
+    let w = World::production();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("TOOTGUARD_BYPASS", "1")
+        .env("RAILS_ENV", "development")
+        .env("TOOTGUARD_STRICT", "1")
+        .run();
+    out.expect_code(0);
+    assert_eq!(out.stderr, "");
+    assert_eq!(w.recorded_env("tootctl", "RAILS_ENV").as_deref(), Some("development"));
+}
+
+#[test]
+fn a_missing_program_is_status_127_with_where_it_looked() {
+    let w = World::bare();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("PATH", format!("{}:/usr/bin:/bin", w.shims.display()))
+        .run();
+    out.expect_code(127)
+        .expect_stderr("no real tootctl on PATH")
+        .expect_stderr("/usr/bin")
+        .expect_stderr("MASTODON_ROOT");
+}
+
+#[test]
+fn a_missing_bin_script_in_the_root_is_status_127() {
+    let w = World::production();
+    fs::remove_file(w.root.join("bin/rake")).unwrap();
+    w.cmd(w.shim("rake"))
+        .run()
+        .expect_code(127)
+        .expect_stderr("bin/rake does not exist");
+}
+
+#[test]
+fn a_program_that_cannot_be_executed_is_status_126() {
+    let w = World::production();
+    let program = w.root.join("bin/tootctl");
+    fs::set_permissions(&program, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    w.cmd(w.shim("tootctl"))
+        .run()
+        .expect_code(126)
+        .expect_stderr("chmod +x");
+}
+
+#[test]
+fn a_real_program_that_runs_tootctl_through_path_again_works() {
+    let w = World::production();
+    // bin/rails runs `tootctl inner` through PATH, which finds the shim again.
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("runner")
+        .env("TG_THEN", "tootctl inner")
+        .run();
+    out.expect_code(0);
+    assert_eq!(w.recorded_args("rails").unwrap(), vec![b"runner".to_vec()]);
+    assert_eq!(w.recorded_args("tootctl").unwrap(), vec![b"inner".to_vec()]);
+}
+
+#[test]
+fn a_real_program_that_runs_itself_through_path_again_works() {
+    let w = World::production();
+    // A rake task shelling out to `rails` again: same program, nested once.
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("outer")
+        .env("TG_THEN", "TG_THEN= rails inner")
+        .run();
+    out.expect_code(0);
+    assert_eq!(w.run_count("rails"), 2);
+    assert_eq!(w.recorded_args("rails").unwrap(), vec![b"inner".to_vec()]);
+}
+
+/// Each layout must end quickly with 127 and a message naming the paths.
+#[track_caller]
+fn ends_as_a_loop(out: &crate::harness::Outcome, needle: &str) {
+    out.expect_code(127).expect_stderr(needle);
+    assert!(out.elapsed < Duration::from_secs(5), "took {:?}", out.elapsed);
+}
+
+#[test]
+fn the_shim_directory_twice_on_path_is_reported_not_looped() {
+    let w = World::bare();
+    let shims = w.shims.display();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("PATH", format!("{shims}:{shims}:/usr/bin:/bin"))
+        .run();
+    ends_as_a_loop(&out, "skipped, being tootguard itself");
+}
+
+#[test]
+fn a_copy_of_tootguard_in_a_second_path_directory_is_skipped() {
+    let w = World::bare();
+    let copy = w.base().join("copy");
+    fs::create_dir_all(&copy).unwrap();
+    fs::copy(tootguard(), copy.join("tootctl")).unwrap();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("PATH", format!("{}:{}:/usr/bin:/bin", w.shims.display(), copy.display()))
+        .run();
+    ends_as_a_loop(&out, &copy.join("tootctl").display().to_string());
+}
+
+#[test]
+fn a_different_build_of_tootguard_on_path_stops_at_the_marker() {
+    let w = World::bare();
+    let copy = w.base().join("copy");
+    fs::create_dir_all(&copy).unwrap();
+    let mut bytes = fs::read(tootguard()).unwrap();
+    bytes.extend_from_slice(b"another build");
+    fs::write(copy.join("tootctl"), bytes).unwrap();
+    fs::set_permissions(copy.join("tootctl"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("PATH", format!("{}:{}:/usr/bin:/bin", w.shims.display(), copy.display()))
+        .run();
+    ends_as_a_loop(&out, "loop:");
+    assert!(out.stderr.contains(&copy.join("tootctl").display().to_string()));
+}
+
+#[test]
+fn a_chain_of_symlinks_to_tootguard_is_recognised_as_tootguard() {
+    let w = World::bare();
+    let a = w.base().join("a");
+    let b = w.base().join("b");
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(&b).unwrap();
+    std::os::unix::fs::symlink(w.shim("tootctl"), a.join("tootctl")).unwrap();
+    std::os::unix::fs::symlink(a.join("tootctl"), b.join("tootctl")).unwrap();
+    let out = w
+        .cmd(b.join("tootctl"))
+        .env("PATH", format!("{}:{}:/usr/bin:/bin", b.display(), a.display()))
+        .run();
+    ends_as_a_loop(&out, "skipped, being tootguard itself");
+}
+
+#[test]
+fn bin_tootctl_linked_to_tootguard_is_reported_not_executed() {
+    let w = World::production();
+    fs::remove_file(w.root.join("bin/tootctl")).unwrap();
+    std::os::unix::fs::symlink(tootguard(), w.root.join("bin/tootctl")).unwrap();
+    let out = w.cmd(w.shim("tootctl")).run();
+    ends_as_a_loop(&out, "bin/tootctl is tootguard itself");
+}
+
+#[test]
+fn empty_path_entries_and_dot_are_searched_but_tootguard_is_skipped() {
+    let w = World::bare();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("PATH", format!("::.:{}:", w.shims.display()))
+        .dir(&w.shims)
+        .run();
+    ends_as_a_loop(&out, "skipped, being tootguard itself");
+}
+
+#[test]
+fn a_wrapper_script_that_runs_tootguard_again_ends_at_the_depth_limit() {
+    let w = World::bare();
+    let wrap = w.base().join("wrap");
+    write_executable(
+        &wrap.join("tootctl"),
+        &format!("#!/bin/sh\nexec '{}' tootctl \"$@\"\n", tootguard().display()),
+    );
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("PATH", format!("{}:{}:/usr/bin:/bin", w.shims.display(), wrap.display()))
+        .run();
+    ends_as_a_loop(&out, "shims ran inside each other");
+}
+
+#[test]
+fn the_loop_marker_does_not_grow_the_environment() {
+    let w = World::production();
+    w.cmd(w.shim("tootctl"))
+        .env("TOOTGUARD_EXEC", "3:/some/where/else")
+        .run()
+        .expect_code(0);
+    let marker = w.recorded_env("tootctl", "TOOTGUARD_EXEC").unwrap();
+    assert_eq!(marker, format!("4:{}", w.root.join("bin/tootctl").display()));
+}
+
+#[test]
+fn non_utf8_environment_values_pass_through() {
+    let w = World::production();
+    let value = OsString::from_vec(vec![b'a', 0xff, b'b']);
+    w.cmd(w.shim("tootctl")).env("ODD", &value).run().expect_code(0);
+    let env = fs::read(w.record.join("tootctl.env")).unwrap();
+    assert!(env.windows(5).any(|win| win == b"ODD=a" ) && env.windows(2).any(|win| win == [0xff, b'b']));
+}

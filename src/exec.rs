@@ -74,7 +74,7 @@ pub fn exec(plan: &Plan) -> anyhow::Error {
     let err = plan.command().exec();
     let program = plan.program.display();
     match err.raw_os_error() {
-        Some(libc_enoent) if libc_enoent == nix::errno::Errno::ENOENT as i32 => Failure::new(
+        Some(libc_enoent) if libc_enoent == nix::errno::Errno::ENOENT as i32 => Failure::error(
             NOT_FOUND,
             format!(
                 "cannot run {program}: it, or the interpreter named on its #! line, does not \
@@ -82,21 +82,21 @@ pub fn exec(plan: &Plan) -> anyhow::Error {
                  `ruby` is on PATH (with rbenv, ~/.rbenv/shims)."
             ),
         ),
-        Some(code) if code == nix::errno::Errno::ENOEXEC as i32 => Failure::new(
+        Some(code) if code == nix::errno::Errno::ENOEXEC as i32 => Failure::error(
             NOT_EXECUTABLE,
             format!(
                 "cannot run {program}: it is not a program the kernel can execute (no #! line?). \
                  Restore it from the Mastodon checkout."
             ),
         ),
-        Some(code) if code == nix::errno::Errno::E2BIG as i32 => Failure::new(
+        Some(code) if code == nix::errno::Errno::E2BIG as i32 => Failure::error(
             NOT_EXECUTABLE,
             format!(
                 "cannot run {program}: the arguments and environment are larger than the \
                  system allows (E2BIG). Pass fewer or shorter arguments."
             ),
         ),
-        _ => Failure::new(
+        _ => Failure::error(
             NOT_EXECUTABLE,
             format!("cannot run {program}: {err}. Check its permissions and its #! line."),
         ),

@@ -29,7 +29,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub fn new(code: u8, message: impl Into<String>) -> anyhow::Error {
+    pub fn error(code: u8, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Failure {
             code,
             message: message.into(),

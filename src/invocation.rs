@@ -119,8 +119,8 @@ impl Invocation {
             .iter()
             .filter_map(|arg| {
                 let (key, value) = arg.to_str()?.split_once('=')?;
-                let word = !key.is_empty()
-                    && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                let word =
+                    !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
                 word.then(|| (key.to_owned(), value.to_owned()))
             })
             .collect()
@@ -142,5 +142,12 @@ impl Invocation {
             })
             .as_ref()
             .map_err(String::as_str)
+    }
+
+    /// One setting as Mastodon would see it, with where it came from
+    /// ("environment", ".env.production line 12"). Errors are the reader's.
+    pub fn setting(&self, name: &str) -> Result<Option<(String, String)>, String> {
+        let config = self.config().map_err(str::to_owned)?;
+        config.setting(name)
     }
 }

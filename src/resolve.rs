@@ -59,7 +59,10 @@ fn root_at(dir: PathBuf, found_by: &'static str) -> Root {
 /// `MASTODON_ROOT` when set; else the nearest ancestor of `cwd` that is a
 /// Mastodon root; else `~mastodon/live` when it is one; else none.
 pub fn find_root(env: &Env, cwd: &Path) -> anyhow::Result<Option<Root>> {
-    if let Some(dir) = env.get(OsStr::new("MASTODON_ROOT")).filter(|d| !d.is_empty()) {
+    if let Some(dir) = env
+        .get(OsStr::new("MASTODON_ROOT"))
+        .filter(|d| !d.is_empty())
+    {
         let dir = Path::new(dir);
         let dir = if dir.is_absolute() {
             dir.to_path_buf()
@@ -67,7 +70,7 @@ pub fn find_root(env: &Env, cwd: &Path) -> anyhow::Result<Option<Root>> {
             cwd.join(dir)
         };
         if !is_mastodon_root(&dir) {
-            return Err(Failure::new(
+            return Err(Failure::error(
                 crate::exit::FAILURE,
                 format!(
                     "MASTODON_ROOT is {}, which is not a Mastodon install (it has no bin/tootctl \
@@ -173,7 +176,7 @@ pub fn check_loop(env: &Env, me: &SelfId, tool: Tool) -> anyhow::Result<()> {
         .unwrap_or(0);
     let target = Path::new(OsStr::from_bytes(&bytes[colon + 1..]));
     if me.is(target) {
-        return Err(Failure::new(
+        return Err(Failure::error(
             NOT_FOUND,
             format!(
                 "loop: a tootguard shim ran {} as the real {tool}, but that file is tootguard \
@@ -187,7 +190,7 @@ pub fn check_loop(env: &Env, me: &SelfId, tool: Tool) -> anyhow::Result<()> {
         ));
     }
     if depth >= MAX_DEPTH {
-        return Err(Failure::new(
+        return Err(Failure::error(
             NOT_FOUND,
             format!(
                 "loop: {depth} tootguard shims ran inside each other; the last one ran {}. \
@@ -228,7 +231,7 @@ pub fn find_program(
     if let Some(root) = root {
         let program = root.dir.join("bin").join(name);
         if me.is(&program) {
-            return Err(Failure::new(
+            return Err(Failure::error(
                 NOT_FOUND,
                 format!(
                     "loop: {} is tootguard itself (a link or copy of {}), not Mastodon's \
@@ -243,7 +246,7 @@ pub fn find_program(
         }
         return match executable(&program) {
             Some(true) => Ok(program),
-            Some(false) => Err(Failure::new(
+            Some(false) => Err(Failure::error(
                 NOT_EXECUTABLE,
                 format!(
                     "{} exists but cannot be executed (no execute permission for this user). \
@@ -252,7 +255,7 @@ pub fn find_program(
                     program.display()
                 ),
             )),
-            None => Err(Failure::new(
+            None => Err(Failure::error(
                 NOT_FOUND,
                 format!(
                     "{} does not exist, although {} looks like a Mastodon install (found by \
@@ -296,7 +299,7 @@ pub fn find_program(
         return Ok(candidate);
     }
     if let Some(candidate) = not_executable {
-        return Err(Failure::new(
+        return Err(Failure::error(
             NOT_EXECUTABLE,
             format!(
                 "the only {name} on PATH that is not tootguard, {}, cannot be executed (no \
@@ -306,7 +309,7 @@ pub fn find_program(
             ),
         ));
     }
-    Err(Failure::new(
+    Err(Failure::error(
         NOT_FOUND,
         format!(
             "found no Mastodon install and no real {name} on PATH. Looked for a Mastodon root \

@@ -16,13 +16,23 @@ pub enum Shell {
     Fish,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("completions are not written yet")
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let sh = match args.shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(
+        sh,
+        &mut super::command(),
+        "tootguard",
+        &mut std::io::stdout(),
+    );
+    Ok(0)
 }
-
 pub fn install(
     _home: &std::path::Path,
-    _xdg_data_home: Option<&std::path::Path>,
+    _x: Option<&std::path::Path>,
 ) -> anyhow::Result<Vec<String>> {
-    Ok(Vec::new())
+    Ok(vec![])
 }

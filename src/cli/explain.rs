@@ -79,10 +79,9 @@ impl Explanation {
         let mut out: Vec<(&'static str, Option<String>)> = Vec::new();
         for change in self.verdicts.iter().flat_map(|v| &v.changes) {
             let (name, value) = match change {
-                Change::SetEnv(name, value) => (
-                    *name,
-                    Some(redact::value(name, &value.to_string_lossy())),
-                ),
+                Change::SetEnv(name, value) => {
+                    (*name, Some(redact::value(name, &value.to_string_lossy())))
+                }
                 Change::UnsetEnv(name) => (*name, None),
                 Change::Chdir(_) => continue,
             };
@@ -188,7 +187,12 @@ impl Explanation {
             out.push_str("  warn    bypass       TOOTGUARD_BYPASS=1: no guard runs\n");
         }
         for v in &self.verdicts {
-            out.push_str(&format!("  {:<7} {:<12} {}\n", v.level.as_str(), v.id, v.text()));
+            out.push_str(&format!(
+                "  {:<7} {:<12} {}\n",
+                v.level.as_str(),
+                v.id,
+                v.text()
+            ));
         }
         if let Err(e) = &self.program {
             out.push_str(&format!("  {:<7} {:<12} {}\n", "block", "program", e));
@@ -215,7 +219,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut command = args.command.into_iter();
     let name = command.next().unwrap_or_default();
     let Some(tool) = Tool::from_name(&name) else {
-        return Err(crate::exit::Failure::new(
+        return Err(crate::exit::Failure::error(
             crate::exit::USAGE,
             format!(
                 "explain needs rails, rake or tootctl as its first argument, not {:?}. \

@@ -34,7 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         (Some(dir), _) => dir,
         (None, Some(home)) => Path::new(home).join(".local/bin"),
         (None, None) => {
-            return Err(Failure::new(
+            return Err(Failure::error(
                 FAILURE,
                 "HOME is not set, so there is no default shim directory. Pass one: \
                  `tootguard install --dir ~/.local/bin`.",
@@ -64,9 +64,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     fs::remove_file(&link)
                         .with_context(|| format!("cannot replace {}", link.display()))?;
                 }
-                std::os::unix::fs::symlink(&me.path, &link).with_context(|| {
-                    format!("cannot create the link {}", link.display())
-                })?;
+                std::os::unix::fs::symlink(&me.path, &link)
+                    .with_context(|| format!("cannot create the link {}", link.display()))?;
                 writeln!(out, "{} -> {}", link.display(), me.path.display())?;
             }
         }
@@ -74,7 +73,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
     if let Some(home) = &home {
         let xdg = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty());
-        for line in crate::cli::completions::install(Path::new(home), xdg.as_deref().map(Path::new))? {
+        for line in
+            crate::cli::completions::install(Path::new(home), xdg.as_deref().map(Path::new))?
+        {
             writeln!(out, "{line}")?;
         }
     }
@@ -114,7 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
 
     if !refused.is_empty() {
-        return Err(Failure::new(
+        return Err(Failure::error(
             FAILURE,
             format!(
                 "not replacing {}: not links to tootguard. Move them away, or run `tootguard \

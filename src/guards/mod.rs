@@ -5,6 +5,7 @@
 //! `explain` prints them; `doctor` and `upgrade` ask the same list. No caller
 //! re-implements a guard.
 
+pub mod memory;
 pub mod rails_env;
 pub mod workdir;
 
@@ -88,7 +89,12 @@ impl Verdict {
 type Guard = fn(&Invocation) -> Option<Verdict>;
 
 /// Every guard, in the order the shim applies them.
-const GUARDS: &[Guard] = &[workdir::check_root, rails_env::check, workdir::check];
+const GUARDS: &[Guard] = &[
+    workdir::check_root,
+    rails_env::check,
+    workdir::check,
+    memory::check,
+];
 
 /// Asks every guard about `inv`. With `stop_at_block`, guards after the first
 /// `block` are not asked (the shim will not run the command anyway, and later

@@ -57,7 +57,11 @@ impl World {
     pub fn production() -> World {
         let world = World::bare();
         world.make_root(&world.root);
-        fs::write(world.root.join(".env.production"), "LOCAL_DOMAIN=example.test\n").unwrap();
+        fs::write(
+            world.root.join(".env.production"),
+            "LOCAL_DOMAIN=example.test\n",
+        )
+        .unwrap();
         world
     }
 
@@ -70,7 +74,10 @@ impl World {
 
     /// No Mastodon root at all; shims exist.
     pub fn bare() -> World {
-        let tmp = tempfile::Builder::new().prefix("tootguard-test").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("tootguard-test")
+            .tempdir()
+            .unwrap();
         let base = tmp.path().canonicalize().unwrap();
         let world = World {
             root: base.join("live"),

@@ -6,7 +6,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
-use crate::harness::{World, os, tootguard, write_executable, RECORDER};
+use crate::harness::{RECORDER, World, os, tootguard, write_executable};
 
 #[test]
 fn injects_rails_env_when_unset_on_production_install() {
@@ -14,22 +14,40 @@ fn injects_rails_env_when_unset_on_production_install() {
     let out = w.cmd(w.shim("tootctl")).arg("version").run();
     out.expect_code(0)
         .expect_stderr("tootguard: RAILS_ENV was not set; running with RAILS_ENV=production");
-    assert_eq!(w.recorded_env("tootctl", "RAILS_ENV").as_deref(), Some("production"));
-    assert_eq!(out.stderr.lines().count(), 1, "one notice line: {}", out.stderr);
+    assert_eq!(
+        w.recorded_env("tootctl", "RAILS_ENV").as_deref(),
+        Some("production")
+    );
+    assert_eq!(
+        out.stderr.lines().count(),
+        1,
+        "one notice line: {}",
+        out.stderr
+    );
 }
 
 #[test]
 fn injects_rails_env_when_empty_on_production_install() {
     let w = World::production();
-    let out = w.cmd(w.shim("rails")).arg("runner").env("RAILS_ENV", "").run();
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("runner")
+        .env("RAILS_ENV", "")
+        .run();
     out.expect_code(0).expect_stderr("RAILS_ENV was empty");
-    assert_eq!(w.recorded_env("rails", "RAILS_ENV").as_deref(), Some("production"));
+    assert_eq!(
+        w.recorded_env("rails", "RAILS_ENV").as_deref(),
+        Some("production")
+    );
 }
 
 #[test]
 fn says_nothing_when_rails_env_is_already_production() {
     let w = World::production();
-    let out = w.cmd(w.shim("tootctl")).env("RAILS_ENV", "production").run();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("RAILS_ENV", "production")
+        .run();
     out.expect_code(0);
     assert_eq!(out.stderr, "");
 }
@@ -55,18 +73,30 @@ fn never_injects_rails_env_in_a_development_checkout() {
     out.expect_code(0);
     assert_eq!(w.recorded_env("tootctl", "RAILS_ENV"), None);
     assert_eq!(out.stderr, "");
-    w.cmd(w.shim("rails")).env("RAILS_ENV", "test").run().expect_code(0);
-    assert_eq!(w.recorded_env("rails", "RAILS_ENV").as_deref(), Some("test"));
+    w.cmd(w.shim("rails"))
+        .env("RAILS_ENV", "test")
+        .run()
+        .expect_code(0);
+    assert_eq!(
+        w.recorded_env("rails", "RAILS_ENV").as_deref(),
+        Some("test")
+    );
 }
 
 #[test]
 fn warns_about_development_rails_env_on_production_install_and_still_runs() {
     let w = World::production();
-    let out = w.cmd(w.shim("tootctl")).env("RAILS_ENV", "development").run();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("RAILS_ENV", "development")
+        .run();
     out.expect_code(0)
         .expect_stderr("tootguard: warning: RAILS_ENV is \"development\" on a production install")
         .expect_stderr("uninitialized constant");
-    assert_eq!(w.recorded_env("tootctl", "RAILS_ENV").as_deref(), Some("development"));
+    assert_eq!(
+        w.recorded_env("tootctl", "RAILS_ENV").as_deref(),
+        Some("development")
+    );
 }
 
 #[test]
@@ -104,7 +134,10 @@ fn passes_arguments_byte_exact_including_non_utf8_empty_newline_and_128_kib() {
 #[test]
 fn flags_meant_for_the_real_program_reach_it_untouched() {
     let w = World::production();
-    w.cmd(w.shim("tootctl")).args(["--help", "--version"]).run().expect_code(0);
+    w.cmd(w.shim("tootctl"))
+        .args(["--help", "--version"])
+        .run()
+        .expect_code(0);
     assert_eq!(
         w.recorded_args("tootctl").unwrap(),
         vec![b"--help".to_vec(), b"--version".to_vec()]
@@ -164,7 +197,10 @@ fn a_pipe_closed_early_ends_the_child_by_default_sigpipe() {
 #[test]
 fn the_program_keeps_stdin() {
     let w = World::production();
-    write_executable(&w.root.join("bin/tootctl"), "#!/bin/sh\nread line; echo \"got $line\"\n");
+    write_executable(
+        &w.root.join("bin/tootctl"),
+        "#!/bin/sh\nread line; echo \"got $line\"\n",
+    );
     let script = format!("echo hello | '{}'", w.shim("tootctl").display());
     let out = w.cmd("sh").args(["-c", &script]).run();
     assert_eq!(out.stdout, "got hello\n");
@@ -206,7 +242,10 @@ fn finds_the_root_from_a_subdirectory() {
     let sub = w.root.join("public/system");
     fs::create_dir_all(&sub).unwrap();
     w.cmd(w.shim("tootctl")).dir(&sub).run().expect_code(0);
-    assert_eq!(w.recorded_env("tootctl", "RAILS_ENV").as_deref(), Some("production"));
+    assert_eq!(
+        w.recorded_env("tootctl", "RAILS_ENV").as_deref(),
+        Some("production")
+    );
 }
 
 #[test]
@@ -230,10 +269,17 @@ fn without_a_root_the_next_program_on_path_runs_and_it_says_so() {
     let out = w
         .cmd(w.shim("tootctl"))
         .arg("version")
-        .env("PATH", format!("{}:{}:/usr/bin:/bin", w.shims.display(), real.display()))
+        .env(
+            "PATH",
+            format!("{}:{}:/usr/bin:/bin", w.shims.display(), real.display()),
+        )
         .run();
-    out.expect_code(0).expect_stderr("found no Mastodon install");
-    assert_eq!(w.recorded_args("tootctl").unwrap(), vec![b"version".to_vec()]);
+    out.expect_code(0)
+        .expect_stderr("found no Mastodon install");
+    assert_eq!(
+        w.recorded_args("tootctl").unwrap(),
+        vec![b"version".to_vec()]
+    );
     assert_eq!(w.recorded_env("tootctl", "RAILS_ENV"), None);
 }
 
@@ -248,7 +294,10 @@ fn bypass_runs_the_program_with_no_guard() {
         .run();
     out.expect_code(0);
     assert_eq!(out.stderr, "");
-    assert_eq!(w.recorded_env("tootctl", "RAILS_ENV").as_deref(), Some("development"));
+    assert_eq!(
+        w.recorded_env("tootctl", "RAILS_ENV").as_deref(),
+        Some("development")
+    );
 }
 
 #[test]
@@ -278,7 +327,11 @@ fn a_missing_bin_script_in_the_root_is_status_127() {
 fn a_program_that_cannot_be_executed_is_status_126() {
     let w = World::production();
     let program = w.root.join("bin/tootctl");
-    fs::set_permissions(&program, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
     w.cmd(w.shim("tootctl"))
         .run()
         .expect_code(126)
@@ -317,7 +370,11 @@ fn a_real_program_that_runs_itself_through_path_again_works() {
 #[track_caller]
 fn ends_as_a_loop(out: &crate::harness::Outcome, needle: &str) {
     out.expect_code(127).expect_stderr(needle);
-    assert!(out.elapsed < Duration::from_secs(5), "took {:?}", out.elapsed);
+    assert!(
+        out.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        out.elapsed
+    );
 }
 
 #[test]
@@ -339,7 +396,10 @@ fn a_copy_of_tootguard_in_a_second_path_directory_is_skipped() {
     fs::copy(tootguard(), copy.join("tootctl")).unwrap();
     let out = w
         .cmd(w.shim("tootctl"))
-        .env("PATH", format!("{}:{}:/usr/bin:/bin", w.shims.display(), copy.display()))
+        .env(
+            "PATH",
+            format!("{}:{}:/usr/bin:/bin", w.shims.display(), copy.display()),
+        )
         .run();
     ends_as_a_loop(&out, &copy.join("tootctl").display().to_string());
 }
@@ -352,14 +412,23 @@ fn a_different_build_of_tootguard_on_path_stops_at_the_marker() {
     let mut bytes = fs::read(tootguard()).unwrap();
     bytes.extend_from_slice(b"another build");
     fs::write(copy.join("tootctl"), bytes).unwrap();
-    fs::set_permissions(copy.join("tootctl"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    fs::set_permissions(
+        copy.join("tootctl"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let out = w
         .cmd(w.shim("tootctl"))
-        .env("PATH", format!("{}:{}:/usr/bin:/bin", w.shims.display(), copy.display()))
+        .env(
+            "PATH",
+            format!("{}:{}:/usr/bin:/bin", w.shims.display(), copy.display()),
+        )
         .run();
     ends_as_a_loop(&out, "loop:");
-    assert!(out.stderr.contains(&copy.join("tootctl").display().to_string()));
+    assert!(
+        out.stderr
+            .contains(&copy.join("tootctl").display().to_string())
+    );
 }
 
 #[test]
@@ -373,7 +442,10 @@ fn a_chain_of_symlinks_to_tootguard_is_recognised_as_tootguard() {
     std::os::unix::fs::symlink(a.join("tootctl"), b.join("tootctl")).unwrap();
     let out = w
         .cmd(b.join("tootctl"))
-        .env("PATH", format!("{}:{}:/usr/bin:/bin", b.display(), a.display()))
+        .env(
+            "PATH",
+            format!("{}:{}:/usr/bin:/bin", b.display(), a.display()),
+        )
         .run();
     ends_as_a_loop(&out, "skipped, being tootguard itself");
 }
@@ -404,11 +476,17 @@ fn a_wrapper_script_that_runs_tootguard_again_ends_at_the_depth_limit() {
     let wrap = w.base().join("wrap");
     write_executable(
         &wrap.join("tootctl"),
-        &format!("#!/bin/sh\nexec '{}' tootctl \"$@\"\n", tootguard().display()),
+        &format!(
+            "#!/bin/sh\nexec '{}' tootctl \"$@\"\n",
+            tootguard().display()
+        ),
     );
     let out = w
         .cmd(w.shim("tootctl"))
-        .env("PATH", format!("{}:{}:/usr/bin:/bin", w.shims.display(), wrap.display()))
+        .env(
+            "PATH",
+            format!("{}:{}:/usr/bin:/bin", w.shims.display(), wrap.display()),
+        )
         .run();
     ends_as_a_loop(&out, "shims ran inside each other");
 }
@@ -421,14 +499,22 @@ fn the_loop_marker_does_not_grow_the_environment() {
         .run()
         .expect_code(0);
     let marker = w.recorded_env("tootctl", "TOOTGUARD_EXEC").unwrap();
-    assert_eq!(marker, format!("4:{}", w.root.join("bin/tootctl").display()));
+    assert_eq!(
+        marker,
+        format!("4:{}", w.root.join("bin/tootctl").display())
+    );
 }
 
 #[test]
 fn non_utf8_environment_values_pass_through() {
     let w = World::production();
     let value = OsString::from_vec(vec![b'a', 0xff, b'b']);
-    w.cmd(w.shim("tootctl")).env("ODD", &value).run().expect_code(0);
+    w.cmd(w.shim("tootctl"))
+        .env("ODD", &value)
+        .run()
+        .expect_code(0);
     let env = fs::read(w.record.join("tootctl.env")).unwrap();
-    assert!(env.windows(5).any(|win| win == b"ODD=a" ) && env.windows(2).any(|win| win == [0xff, b'b']));
+    assert!(
+        env.windows(5).any(|win| win == b"ODD=a") && env.windows(2).any(|win| win == [0xff, b'b'])
+    );
 }

@@ -1,0 +1,189 @@
+//! The memory guard before `assets:precompile`, on fake meminfo contents.
+
+use std::fs;
+
+use crate::harness::World;
+
+fn meminfo(w: &World, available_mb: u64, swap_total_mb: u64, swap_free_mb: u64) -> String {
+    let path = w.base().join("meminfo");
+    fs::write(
+        &path,
+        format!(
+            "MemTotal: 999999999 kB\nMemAvailable: {} kB\nSwapTotal: {} kB\nSwapFree: {} kB\n",
+            available_mb * 1024,
+            swap_total_mb * 1024,
+            swap_free_mb * 1024
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn precompile_runs_when_there_is_plenty_of_memory() {
+    let w = World::production();
+    let info = meminfo(&w, 8192, 2048, 2048);
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("assets:precompile")
+        .env("TOOTGUARD_MEMINFO", &info)
+        .run();
+    out.expect_code(0);
+    assert!(w.ran("rails"));
+    assert!(!out.stderr.contains("memory"), "{}", out.stderr);
+}
+
+#[test]
+fn precompile_runs_with_a_notice_when_ram_is_enough_but_there_is_no_swap() {
+    let w = World::production();
+    let info = meminfo(&w, 4096, 0, 0);
+    let out = w
+        .cmd(w.shim("rake"))
+        .arg("assets:precompile")
+        .env("TOOTGUARD_MEMINFO", &info)
+        .run();
+    out.expect_code(0).expect_stderr("no swap at all");
+    assert!(w.ran("rake"));
+}
+
+#[test]
+fn precompile_is_blocked_and_not_run_when_memory_is_too_low() {
+    let w = World::production();
+    let info = meminfo(&w, 1024, 0, 0);
+    let out = w
+        .cmd(w.shim("rails"))
+        .args(["assets:precompile"])
+        .env("TOOTGUARD_MEMINFO", &info)
+        .run();
+    out.expect_code(3)
+        .expect_stderr("1024 MB available RAM + 0 MB free swap")
+        .expect_stderr("2560 MB")
+        .expect_stderr("fallocate -l 2G /swapfile")
+        .expect_stderr("swapon")
+        .expect_stderr("/etc/fstab")
+        .expect_stderr("tmp:cache:clear");
+    assert!(!w.ran("rails"), "a blocked precompile must not start");
+}
+
+#[test]
+fn precompile_is_blocked_when_ram_and_swap_together_are_too_low() {
+    let w = World::production();
+    let info = meminfo(&w, 1024, 1024, 512);
+    let out = w
+        .cmd(w.shim("rails"))
+        .args(["assets:precompile"])
+        .env("TOOTGUARD_MEMINFO", &info)
+        .run();
+    out.expect_code(3).expect_stderr("512 MB free swap");
+    assert!(!w.ran("rails"));
+}
+
+#[test]
+fn force_runs_a_low_memory_precompile_with_a_warning() {
+    let w = World::production();
+    let info = meminfo(&w, 1024, 0, 0);
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("assets:precompile")
+        .env("TOOTGUARD_MEMINFO", &info)
+        .env("TOOTGUARD_FORCE", "1")
+        .run();
+    out.expect_code(0)
+        .expect_stderr("warning:")
+        .expect_stderr("TOOTGUARD_FORCE=1");
+    assert!(w.ran("rails"));
+}
+
+#[test]
+fn the_requirement_can_be_lowered_in_the_environment() {
+    let w = World::production();
+    let info = meminfo(&w, 1024, 0, 0);
+    w.cmd(w.shim("rails"))
+        .arg("assets:precompile")
+        .env("TOOTGUARD_MEMINFO", &info)
+        .env("TOOTGUARD_PRECOMPILE_MIN_MB", "1000")
+        .run()
+        .expect_code(0);
+    assert!(w.ran("rails"));
+}
+
+#[test]
+fn a_requirement_that_is_not_a_number_blocks_with_its_name() {
+    let w = World::production();
+    let info = meminfo(&w, 8192, 0, 0);
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("assets:precompile")
+        .env("TOOTGUARD_MEMINFO", &info)
+        .env("TOOTGUARD_PRECOMPILE_MIN_MB", "2G")
+        .run();
+    out.expect_code(3)
+        .expect_stderr("TOOTGUARD_PRECOMPILE_MIN_MB is \"2G\"");
+    assert!(!w.ran("rails"));
+}
+
+#[test]
+fn an_unreadable_meminfo_warns_that_it_cannot_judge_and_runs() {
+    let w = World::production();
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("assets:precompile")
+        .env("TOOTGUARD_MEMINFO", w.base().join("no-such-file"))
+        .run();
+    out.expect_code(0).expect_stderr("cannot judge memory");
+    assert!(w.ran("rails"));
+}
+
+#[test]
+fn a_garbled_meminfo_warns_that_it_cannot_judge_and_runs() {
+    let w = World::production();
+    let path = w.base().join("meminfo");
+    fs::write(&path, b"MemAvailable: \xff\xfe kB\nnonsense\n").unwrap();
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("assets:precompile")
+        .env("TOOTGUARD_MEMINFO", &path)
+        .run();
+    out.expect_code(0)
+        .expect_stderr("cannot judge memory")
+        .expect_stderr("MemAvailable");
+    assert!(w.ran("rails"));
+}
+
+#[test]
+fn other_tasks_do_not_read_meminfo() {
+    let w = World::production();
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("db:version")
+        .env("TOOTGUARD_MEMINFO", w.base().join("no-such-file"))
+        .run();
+    out.expect_code(0);
+    assert!(!out.stderr.contains("memory"));
+}
+
+#[test]
+fn explain_reports_the_memory_check_with_its_figures() {
+    let w = World::production();
+    let info = meminfo(&w, 1024, 0, 0);
+    let json = w
+        .tootguard()
+        .args(["explain", "--json", "rails", "assets:precompile"])
+        .env("TOOTGUARD_MEMINFO", &info)
+        .run()
+        .json();
+    let check = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "memory")
+        .expect("a memory check");
+    assert_eq!(check["level"], "block");
+    assert!(
+        check["message"]
+            .as_str()
+            .unwrap()
+            .contains("1024 MB available RAM")
+    );
+    assert_eq!(json["would_exec"], false);
+}

@@ -199,14 +199,34 @@ impl Cmd {
     }
 
     /// Runs with a 20 s limit; a process still running then is a failure.
+    ///
+    /// Tests write scripts while other test threads fork: a child forked
+    /// between a script's open-for-write and its close holds the file open
+    /// until it execs, and exec'ing the script then fails with ETXTBSY ("Text
+    /// file busy"). That race belongs to the test runner, not to tootguard,
+    /// so the harness retries it.
     pub fn run(mut self) -> Outcome {
+        for _ in 0..20 {
+            match self.try_run() {
+                Some(outcome) => return outcome,
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        panic!("{:?} kept failing with ETXTBSY", self.command.get_program());
+    }
+
+    fn try_run(&mut self) -> Option<Outcome> {
         let started = Instant::now();
-        let mut child = self
+        let mut child = match self
             .command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", self.command.get_program()));
+        {
+            Ok(child) => child,
+            Err(e) if e.raw_os_error() == Some(26) => return None,
+            Err(e) => panic!("cannot start {:?}: {e}", self.command.get_program()),
+        };
         let limit = Duration::from_secs(20);
         loop {
             if child.try_wait().unwrap().is_some() {
@@ -222,12 +242,16 @@ impl Cmd {
             std::thread::sleep(Duration::from_millis(5));
         }
         let output = child.wait_with_output().unwrap();
-        Outcome {
+        let outcome = Outcome {
             status: output.status,
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             elapsed: started.elapsed(),
+        };
+        if outcome.status.code() == Some(126) && outcome.stderr.contains("Text file busy") {
+            return None;
         }
+        Some(outcome)
     }
 }
 

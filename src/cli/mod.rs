@@ -6,8 +6,10 @@
 //! generated completions show them.
 
 pub mod completions;
+pub mod doctor;
 pub mod explain;
 pub mod install;
+pub mod upgrade;
 
 use std::ffi::OsString;
 
@@ -33,14 +35,16 @@ pub enum Command {
     Explain(explain::Args),
     Install(install::Args),
     Completions(completions::Args),
+    Doctor(doctor::Args),
+    Upgrade(upgrade::Args),
     /// Run Mastodon's bin/rails through the guards (same as the `rails` shim)
-    #[command(disable_help_flag = true)]
+    #[command(disable_help_flag = true, disable_version_flag = true)]
     Rails(ShimArgs),
     /// Run Mastodon's bin/rake through the guards (same as the `rake` shim)
-    #[command(disable_help_flag = true)]
+    #[command(disable_help_flag = true, disable_version_flag = true)]
     Rake(ShimArgs),
     /// Run Mastodon's bin/tootctl through the guards (same as the `tootctl` shim)
-    #[command(disable_help_flag = true)]
+    #[command(disable_help_flag = true, disable_version_flag = true)]
     Tootctl(ShimArgs),
 }
 
@@ -66,6 +70,8 @@ pub fn run(argv0: OsString, rest: Vec<OsString>) -> anyhow::Result<u8> {
         Command::Explain(args) => explain::run(args),
         Command::Install(args) => install::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Upgrade(args) => upgrade::run(args),
         // Unreachable from a real command line (main takes these first), but
         // kept correct: the explicit form is the shim path.
         Command::Rails(a) => crate::shim::run(Tool::Rails, "rails".into(), a.args),

@@ -97,11 +97,9 @@ pub fn judge(memory: Memory, required: u64, force: bool) -> Verdict {
     // Whole GiB, at least 1: swap files are sized by the admin in G.
     let size_gb = missing.div_ceil(1024).max(1);
     let fix = format!(
-        "Add {size_gb} GB of swap (as root): `fallocate -l {size_gb}G /swapfile && chmod 600 \
-         /swapfile && mkswap /swapfile && swapon /swapfile`, and keep it across reboots with \
-         the /etc/fstab line `/swapfile none swap sw 0 0` (use another file name if /swapfile \
-         exists). If a precompile already failed, run `{CACHE_CLEAR}` before retrying, or the \
-         next run reports success and keeps the old assets. To run anyway: TOOTGUARD_FORCE=1."
+        "{} If a precompile already failed, run `{CACHE_CLEAR}` before retrying, or the \
+         next run reports success and keeps the old assets. To run anyway: TOOTGUARD_FORCE=1.",
+        swap_fix(size_gb)
     );
     if force {
         Verdict::new(
@@ -123,8 +121,19 @@ pub fn judge(memory: Memory, required: u64, force: bool) -> Verdict {
     }
 }
 
+/// The commands that add `size_gb` GB of swap and keep it across reboots
+/// (also `upgrade`'s advice after a precompile was killed).
+pub fn swap_fix(size_gb: u64) -> String {
+    format!(
+        "Add {size_gb} GB of swap (as root): `fallocate -l {size_gb}G /swapfile && chmod 600 \
+         /swapfile && mkswap /swapfile && swapon /swapfile`, and keep it across reboots with \
+         the /etc/fstab line `/swapfile none swap sw 0 0` (use another file name if /swapfile \
+         exists)."
+    )
+}
+
 /// `TOOTGUARD_PRECOMPILE_MIN_MB` from the environment or the `.env*` files.
-fn required_mb(inv: &Invocation) -> Result<u64, String> {
+pub fn required_mb(inv: &Invocation) -> Result<u64, String> {
     const NAME: &str = "TOOTGUARD_PRECOMPILE_MIN_MB";
     match inv.setting(NAME)? {
         None => Ok(DEFAULT_MIN_MB),

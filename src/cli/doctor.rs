@@ -1,0 +1,1200 @@
+//! `tootguard doctor`: is this server ready for the shims and for an upgrade?
+//!
+//! Each check looks at one thing an admin trips over — shims shadowed on
+//! PATH, the wrong user, the wrong Ruby or Node, a `.env` file Mastodon
+//! would misread, a database that does not answer, too little memory for
+//! `assets:precompile`, a leftover `SKIP_POST_DEPLOYMENT_MIGRATIONS` — and
+//! says `ok`, `warn` or `fail` with the exact fix. Where a guard already
+//! decides the question (memory, the configuration reader), the check asks
+//! it rather than deciding again. `upgrade`'s preflight is [`checks`].
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use owo_colors::{OwoColorize, Stream};
+use serde_json::Value;
+
+use crate::cli::install::first_on_path;
+use crate::guards::{self, Level};
+use crate::invocation::{Invocation, Tool};
+use crate::resolve::{Root, SelfId};
+use crate::settings::Env;
+use crate::{exit, redact};
+
+/// Check that this server is ready for the shims and for an upgrade
+///
+/// Checks the shims on PATH, the Mastodon install and its version, the user,
+/// Ruby and Node against the versions the install asks for, the `.env*`
+/// files, the database, memory for assets:precompile and leftover shell
+/// variables. Exits 1 when a check fails, 0 otherwise.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON: [{"id", "level": "ok|warn|fail", "message", "fix"}]
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How long `ruby` or `node` may take to print its version.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the database may take to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Any value, even `false`, skips post-deployment migrations
+/// (`lib/mastodon/database.rb` tests presence).
+pub const SKIP_POST: &str = "SKIP_POST_DEPLOYMENT_MIGRATIONS";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// One check's outcome.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub id: &'static str,
+    pub status: Status,
+    pub message: String,
+    /// The exact fix, when the status is not `ok`.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn new(id: &'static str, status: Status, message: impl Into<String>) -> Check {
+        Check {
+            id,
+            status,
+            message: message.into(),
+            fix: None,
+        }
+    }
+
+    fn fix(mut self, fix: impl Into<String>) -> Check {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let env: Env = std::env::vars_os().collect();
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let checks = checks(&env, &cwd);
+    let text = if args.json {
+        to_json(&checks)
+    } else {
+        table(&checks, Stream::Stdout)
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(if checks.iter().any(|c| c.status == Status::Fail) {
+        exit::FAILURE
+    } else {
+        exit::OK
+    })
+}
+
+/// Every check, in a fixed order, for a process with `env` in `cwd`.
+pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
+    let base = Invocation::new(
+        Tool::Rails,
+        "rails".into(),
+        Vec::new(),
+        cwd.to_path_buf(),
+        env.clone(),
+    );
+    let root = base.as_ref().ok().and_then(|inv| inv.root.clone());
+    let dir = root.as_ref().map_or(cwd, |r| r.dir.as_path());
+    let mut out = vec![shims(env, cwd), root_check(&base)];
+    match (&base, &root) {
+        (Ok(inv), Some(root)) => {
+            out.push(version(&root.dir));
+            out.push(user(&root.dir));
+            out.push(ruby(env, dir, Some(&root.dir)));
+            out.push(node(env, dir, Some(&root.dir)));
+            out.push(config(inv, &root.dir));
+            out.push(database(inv));
+        }
+        _ => {
+            let why = "not checked: no Mastodon install (see the `root` check)";
+            out.push(Check::new("version", Status::Warn, why));
+            out.push(Check::new("user", Status::Warn, why));
+            out.push(ruby(env, dir, None));
+            out.push(node(env, dir, None));
+            out.push(Check::new("config", Status::Warn, why));
+            out.push(Check::new("database", Status::Warn, why));
+        }
+    }
+    out.push(memory(env, dir));
+    out.push(shell_env(env, root.as_ref()));
+    out
+}
+
+/// The checks as a table: level, id, message, and the fix under it.
+pub fn table(checks: &[Check], stream: Stream) -> String {
+    let mut out = String::new();
+    for check in checks {
+        let level = format!("{:<4}", check.status.as_str());
+        let level = level.if_supports_color(stream, |t| match check.status {
+            Status::Ok => t.green().to_string(),
+            Status::Warn => t.yellow().bold().to_string(),
+            Status::Fail => t.red().bold().to_string(),
+        });
+        out.push_str(&format!("{level}  {:<9}  {}\n", check.id, check.message));
+        if let Some(fix) = &check.fix {
+            out.push_str(&format!("{:17}fix: {fix}\n", ""));
+        }
+    }
+    redact::scrub(&out)
+}
+
+/// The JSON form, pretty-printed: `[{"id", "level", "message", "fix"}]`,
+/// fields in that order (a struct, not a `Value`, keeps the order).
+pub fn to_json(checks: &[Check]) -> String {
+    #[derive(serde::Serialize)]
+    struct Entry<'a> {
+        id: &'a str,
+        level: &'a str,
+        message: String,
+        fix: Option<String>,
+    }
+    let entries: Vec<Entry> = checks
+        .iter()
+        .map(|c| Entry {
+            id: c.id,
+            level: c.status.as_str(),
+            message: redact::scrub(&c.message),
+            fix: c.fix.as_deref().map(redact::scrub),
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&entries).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// `rails`, `rake` and `tootctl` on PATH are tootguard.
+fn shims(env: &Env, cwd: &Path) -> Check {
+    const ID: &str = "shims";
+    let me = match SelfId::current() {
+        Ok(me) => me,
+        Err(e) => return Check::new(ID, Status::Fail, format!("{e:#}")),
+    };
+    let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
+    let mut found_dirs: Vec<PathBuf> = Vec::new();
+    let mut problems = Vec::new();
+    for tool in Tool::ALL {
+        match first_on_path(tool.name(), &path, cwd) {
+            Some(p) if me.is(&p) => {
+                let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                if !found_dirs.contains(&dir) {
+                    found_dirs.push(dir);
+                }
+            }
+            Some(p) => problems.push(format!(
+                "PATH finds {} before any tootguard shim, so `{}` is not guarded",
+                p.display(),
+                tool.name()
+            )),
+            None => problems.push(format!("no `{}` on PATH", tool.name())),
+        }
+    }
+    if problems.is_empty() {
+        let dirs: Vec<String> = found_dirs.iter().map(|d| d.display().to_string()).collect();
+        return Check::new(
+            ID,
+            Status::Ok,
+            format!(
+                "rails, rake and tootctl on PATH are tootguard's shims ({})",
+                dirs.join(", ")
+            ),
+        );
+    }
+    // A shim of ours further down PATH: only the order is wrong.
+    let shim_dir = std::env::split_paths(&path).find(|dir| {
+        !dir.as_os_str().is_empty() && Tool::ALL.iter().any(|t| me.is(&dir.join(t.name())))
+    });
+    let fix = match shim_dir {
+        Some(dir) => format!(
+            "Put the shims first on PATH: add `export PATH=\"{}:$PATH\"` to ~/.bashrc (or \
+             ~/.profile), then open a new shell.",
+            dir.display()
+        ),
+        None => "Run `tootguard install`, then add the `export PATH=…` line it prints to \
+                 ~/.bashrc (or ~/.profile) and open a new shell."
+            .to_owned(),
+    };
+    Check::new(ID, Status::Warn, format!("{}.", problems.join("; "))).fix(fix)
+}
+
+fn root_check(base: &anyhow::Result<Invocation>) -> Check {
+    const ID: &str = "root";
+    let inv = match base {
+        Ok(inv) => inv,
+        Err(e) => {
+            return Check::new(ID, Status::Fail, format!("{e:#}")).fix(
+                "Unset MASTODON_ROOT, or set it to the Mastodon directory (usually \
+                 /home/mastodon/live).",
+            );
+        }
+    };
+    match &inv.root {
+        Some(Root {
+            dir,
+            production: true,
+            found_by,
+        }) => Check::new(
+            ID,
+            Status::Ok,
+            format!(
+                "Mastodon production install at {} (found by {found_by})",
+                dir.display()
+            ),
+        ),
+        Some(root) => Check::new(
+            ID,
+            Status::Warn,
+            format!(
+                "{} (found by {}) has no .env.production: a development checkout, not a \
+                 production install",
+                root.dir.display(),
+                root.found_by
+            ),
+        )
+        .fix(
+            "Run it in the production install (usually /home/mastodon/live), or set \
+             MASTODON_ROOT to it.",
+        ),
+        None => Check::new(
+            ID,
+            Status::Fail,
+            format!(
+                "found no Mastodon install: MASTODON_ROOT is unset, none in {} or its \
+                 parents (a directory with bin/tootctl and config/application.rb), no \
+                 ~mastodon/live",
+                inv.cwd.display()
+            ),
+        )
+        .fix("`cd /home/mastodon/live` (or wherever Mastodon lives), or set MASTODON_ROOT to it."),
+    }
+}
+
+/// The version the install is on, from `lib/mastodon/version.rb`.
+fn version(root: &Path) -> Check {
+    const ID: &str = "version";
+    let file = root.join("lib/mastodon/version.rb");
+    let fix = "Check that the checkout is complete: `git status` in the install, and \
+               `git checkout vX.Y.Z` of the release you mean to run.";
+    match fs::read(&file) {
+        Err(e) => Check::new(
+            ID,
+            Status::Warn,
+            format!(
+                "cannot tell the version: cannot read {} ({e})",
+                file.display()
+            ),
+        )
+        .fix(fix),
+        Ok(bytes) => match parse_version_rb(&String::from_utf8_lossy(&bytes)) {
+            Some(v) => Check::new(
+                ID,
+                Status::Ok,
+                format!("Mastodon {v} (lib/mastodon/version.rb)"),
+            ),
+            None => Check::new(
+                ID,
+                Status::Warn,
+                format!(
+                    "cannot tell the version: {} has no readable `def major`, `def minor` \
+                     and `def patch`",
+                    file.display()
+                ),
+            )
+            .fix(fix),
+        },
+    }
+}
+
+/// The version `lib/mastodon/version.rb` defines: `4.3.0`, `4.4.0-alpha.2`,
+/// or for old releases `[major, minor, patch, pre].compact.join('.') + flags`.
+/// Only literal method bodies count; anything computed is ignored.
+pub fn parse_version_rb(text: &str) -> Option<String> {
+    let number = |name| method_body(text, name)?.parse::<u64>().ok();
+    let (major, minor, patch) = (number("major")?, number("minor")?, number("patch")?);
+    let mut version = format!("{major}.{minor}.{patch}");
+    let literal = |name| method_body(text, name).and_then(ruby_literal);
+    if method_body(text, "default_prerelease").is_some() {
+        // Mastodon ≥ 4.2: `prerelease` is the environment's or the default.
+        let pre = literal("prerelease").or_else(|| literal("default_prerelease"));
+        if let Some(pre) = pre.filter(|p| !p.is_empty()) {
+            version.push('-');
+            version.push_str(&pre);
+        }
+    } else {
+        if let Some(pre) = literal("pre").filter(|p| !p.is_empty()) {
+            version.push('.');
+            version.push_str(&pre);
+        }
+        if let Some(flags) = literal("flags") {
+            version.push_str(&flags);
+        }
+    }
+    Some(version)
+}
+
+/// The first line of `def name … end`, or the body of a one-line form
+/// (`def name; 4; end`, `def name = 4`).
+fn method_body<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.trim().strip_prefix("def ") else {
+            continue;
+        };
+        let Some(after) = rest.trim_start().strip_prefix(name) else {
+            continue;
+        };
+        let after = after.strip_prefix("()").unwrap_or(after).trim();
+        if after.is_empty() || after.starts_with('#') {
+            return lines
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'));
+        }
+        if let Some(body) = after.strip_prefix('=') {
+            return Some(body.trim());
+        }
+        if let Some(body) = after.strip_prefix(';') {
+            let body = body.trim();
+            let body = body.strip_suffix("end").unwrap_or(body).trim_end();
+            return Some(body.strip_suffix(';').unwrap_or(body).trim());
+        }
+        // `def major_version`: another method.
+    }
+    None
+}
+
+/// A quoted string, `nil` (empty) or a number; None for anything computed.
+fn ruby_literal(body: &str) -> Option<String> {
+    let body = body.trim();
+    if body == "nil" {
+        return Some(String::new());
+    }
+    for quote in ['\'', '"'] {
+        if let Some(inner) = body
+            .strip_prefix(quote)
+            .and_then(|b| b.strip_suffix(quote))
+            .filter(|inner| !inner.contains(quote))
+        {
+            return Some(inner.to_owned());
+        }
+    }
+    (!body.is_empty() && body.bytes().all(|b| b.is_ascii_digit())).then(|| body.to_owned())
+}
+
+/// The right user: files root creates (`tmp/cache`, `public/system`) break
+/// the mastodon user's later runs with `Errno::EACCES`.
+fn user(root: &Path) -> Check {
+    const ID: &str = "user";
+    let owner = match fs::metadata(root) {
+        Ok(meta) => meta.uid(),
+        Err(e) => {
+            return Check::new(
+                ID,
+                Status::Warn,
+                format!("cannot tell who owns {}: {e}", root.display()),
+            )
+            .fix(format!("Check the permissions of {}.", root.display()));
+        }
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    let name = |uid: u32| {
+        nix::unistd::User::from_uid(uid.into())
+            .ok()
+            .flatten()
+            .map_or_else(|| uid.to_string(), |u| u.name)
+    };
+    let dir = root.display();
+    if owner == 0 {
+        Check::new(
+            ID,
+            Status::Ok,
+            format!(
+                "{dir} belongs to root (a container install?); running as {}",
+                name(me)
+            ),
+        )
+    } else if me == owner {
+        Check::new(
+            ID,
+            Status::Ok,
+            format!("running as {}, the owner of {dir}", name(me)),
+        )
+    } else if me == 0 {
+        Check::new(
+            ID,
+            Status::Fail,
+            format!(
+                "running as root, but {dir} belongs to {owner}: files created as root \
+                 (tmp/cache, public/system) make {owner}'s later runs and the services fail \
+                 with Errno::EACCES",
+                owner = name(owner)
+            ),
+        )
+        .fix(format!("su - {}", name(owner)))
+    } else {
+        Check::new(
+            ID,
+            Status::Warn,
+            format!(
+                "running as {}, but {dir} belongs to {}: commands may fail to write \
+                 tmp/cache or public/system",
+                name(me),
+                name(owner)
+            ),
+        )
+        .fix(format!("su - {}", name(owner)))
+    }
+}
+
+/// `ruby` on PATH (`bin/*` start with `#!/usr/bin/env ruby`), and the one
+/// `.ruby-version` names. Run in the root: rbenv picks by `.ruby-version`.
+fn ruby(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
+    const ID: &str = "ruby";
+    let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
+    let rbenv = "with rbenv, add `eval \"$(rbenv init -)\"` to ~/.bashrc so ~/.rbenv/shims \
+                 comes first on PATH, then open a new shell";
+    let wanted = root
+        .and_then(|r| fs::read(r.join(".ruby-version")).ok())
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .map(|v| v.strip_prefix("ruby-").map(str::to_owned).unwrap_or(v))
+        .filter(|v| !v.is_empty());
+    let install = match &wanted {
+        Some(w) => {
+            format!("Install Ruby {w} (`rbenv install` in the install directory) and {rbenv}.")
+        }
+        None => format!("Install Ruby; {rbenv}."),
+    };
+    let Some(program) = first_on_path("ruby", &path, dir) else {
+        return Check::new(
+            ID,
+            Status::Fail,
+            "no `ruby` on PATH: Mastodon's bin/rails, bin/rake and bin/tootctl start with \
+             `#!/usr/bin/env ruby` and cannot start without it",
+        )
+        .fix(install);
+    };
+    let mut cmd = Command::new(&program);
+    cmd.args(["-e", "print RUBY_VERSION"]);
+    let found = match version_output(cmd, env, dir) {
+        Ok(v) => v,
+        Err(why) => {
+            return Check::new(
+                ID,
+                Status::Fail,
+                format!("`{} -e 'print RUBY_VERSION'` {why}", program.display()),
+            )
+            .fix(install);
+        }
+    };
+    match wanted {
+        Some(w) if !version_matches(&w, &found) => Check::new(
+            ID,
+            Status::Fail,
+            format!(
+                "ruby on PATH ({}) is {found}, but .ruby-version asks for {w}",
+                program.display()
+            ),
+        )
+        .fix(install),
+        Some(w) => Check::new(
+            ID,
+            Status::Ok,
+            format!(
+                "ruby {found} ({}), as .ruby-version asks ({w})",
+                program.display()
+            ),
+        ),
+        None => Check::new(
+            ID,
+            Status::Ok,
+            format!("ruby {found} ({})", program.display()),
+        ),
+    }
+}
+
+/// `3.3` asks for any 3.3.x; `3.3.5` for exactly that.
+fn version_matches(wanted: &str, found: &str) -> bool {
+    found == wanted
+        || found
+            .strip_prefix(wanted)
+            .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// `node` on PATH, and a version `package.json`'s `engines.node` accepts.
+fn node(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
+    const ID: &str = "node";
+    let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
+    let package = root.map(|r| r.join("package.json"));
+    let engines: Result<Option<String>, String> = match &package {
+        None => Ok(None),
+        Some(file) => match fs::read(file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+            Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+                .map(|v| v["engines"]["node"].as_str().map(str::to_owned))
+                .map_err(|e| format!("cannot read {}: {e}", file.display())),
+        },
+    };
+    let install = match &engines {
+        Ok(Some(range)) => format!(
+            "Install a Node.js whose version satisfies {range:?} (Mastodon's docs use the \
+             NodeSource packages), then `corepack enable` for yarn."
+        ),
+        _ => "Install Node.js (Mastodon's docs use the NodeSource packages), then \
+              `corepack enable` for yarn."
+            .to_owned(),
+    };
+    let Some(program) = first_on_path("node", &path, dir) else {
+        return Check::new(
+            ID,
+            Status::Fail,
+            "no `node` on PATH: `yarn install` and assets:precompile need Node.js",
+        )
+        .fix(install);
+    };
+    let mut cmd = Command::new(&program);
+    cmd.arg("--version");
+    let found = match version_output(cmd, env, dir) {
+        Ok(v) => v,
+        Err(why) => {
+            return Check::new(
+                ID,
+                Status::Fail,
+                format!("`{} --version` {why}", program.display()),
+            )
+            .fix(install);
+        }
+    };
+    let found = found.strip_prefix('v').unwrap_or(&found).to_owned();
+    let shown = format!("node {found} ({})", program.display());
+    let range = match engines {
+        Err(why) => {
+            return Check::new(
+                ID,
+                Status::Warn,
+                format!("{shown}; {why}, so its engines.node is not checked"),
+            )
+            .fix(
+                "Restore package.json from the Mastodon checkout (`git checkout -- package.json`).",
+            );
+        }
+        Ok(None) => {
+            return Check::new(
+                ID,
+                Status::Ok,
+                format!("{shown}; package.json names no engines.node"),
+            );
+        }
+        Ok(Some(range)) => range,
+    };
+    let Some(version) = parse_full_version(&found) else {
+        return Check::new(
+            ID,
+            Status::Warn,
+            format!("{shown}: cannot read that version to compare it with engines.node {range:?}"),
+        )
+        .fix(format!("Check by hand that it satisfies {range:?}."));
+    };
+    match satisfies(&range, version) {
+        Some(true) => Check::new(
+            ID,
+            Status::Ok,
+            format!("{shown} satisfies package.json's engines.node {range:?}"),
+        ),
+        Some(false) => Check::new(
+            ID,
+            Status::Fail,
+            format!("{shown} does not satisfy package.json's engines.node {range:?}"),
+        )
+        .fix(install),
+        None => Check::new(
+            ID,
+            Status::Warn,
+            format!(
+                "{shown}; package.json's engines.node {range:?} is a range tootguard cannot read"
+            ),
+        )
+        .fix(format!(
+            "Check by hand that node {found} satisfies {range:?}."
+        )),
+    }
+}
+
+type Version = (u64, u64, u64);
+
+/// `22.11.0` (a prerelease or build suffix is ignored).
+fn parse_full_version(text: &str) -> Option<Version> {
+    let p = parse_partial(text)?;
+    Some((p.0?, p.1?, p.2?))
+}
+
+/// A version with parts left out or wildcarded (`20`, `20.x`, `20.1`,
+/// `v20.1.2-rc.1`). None for anything else; `(None, …)` is `*`.
+fn parse_partial(text: &str) -> Option<(Option<u64>, Option<u64>, Option<u64>)> {
+    let text = text.trim();
+    let text = text
+        .strip_prefix('v')
+        .or_else(|| text.strip_prefix('='))
+        .unwrap_or(text);
+    let core = text.split(['-', '+']).next().unwrap_or_default();
+    let mut parts = [None; 3];
+    let mut wildcard = false;
+    for (i, part) in core.split('.').enumerate() {
+        if i >= 3 {
+            return None;
+        }
+        if matches!(part, "x" | "X" | "*") {
+            wildcard = true;
+            continue;
+        }
+        if wildcard || part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        parts[i] = Some(part.parse().ok()?);
+    }
+    Some((parts[0], parts[1], parts[2]))
+}
+
+/// One bound of a range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Bound {
+    Ge(Version),
+    Gt(Version),
+    Lt(Version),
+    Le(Version),
+}
+
+impl Bound {
+    fn holds(self, v: Version) -> bool {
+        match self {
+            Bound::Ge(b) => v >= b,
+            Bound::Gt(b) => v > b,
+            Bound::Lt(b) => v < b,
+            Bound::Le(b) => v <= b,
+        }
+    }
+}
+
+/// Whether `version` satisfies an npm `engines` range: `||` alternatives of
+/// space-separated comparators (`>=N`, `>N`, `<N`, `<=N`, `=N`, `^N`, `~N`,
+/// `N`, `N.x`, `*`) or a hyphen range (`20 - 22`). None when the syntax is
+/// not one of those.
+pub fn satisfies(range: &str, version: Version) -> Option<bool> {
+    let mut any = false;
+    for alternative in range.split("||") {
+        let bounds = alternative_bounds(alternative.trim())?;
+        any |= bounds.iter().all(|b| b.holds(version));
+    }
+    Some(any)
+}
+
+fn alternative_bounds(alt: &str) -> Option<Vec<Bound>> {
+    if let Some((low, high)) = alt.split_once(" - ") {
+        let mut bounds = comparator("", low.trim(), ">=")?;
+        bounds.extend(comparator("", high.trim(), "<=")?);
+        return Some(bounds);
+    }
+    let mut bounds = Vec::new();
+    let mut pending_op: Option<&str> = None;
+    for token in alt.split_whitespace() {
+        let op_len = token.bytes().take_while(|b| b"<>=~^".contains(b)).count();
+        let (op, rest) = token.split_at(op_len);
+        if rest.is_empty() {
+            // `>= 20`: the operator stands alone.
+            if pending_op.is_some() {
+                return None;
+            }
+            pending_op = Some(op);
+            continue;
+        }
+        let op = match pending_op.take() {
+            Some(p) if op.is_empty() => p,
+            Some(_) => return None,
+            None => op,
+        };
+        bounds.extend(comparator(op, rest, "=")?);
+    }
+    if pending_op.is_some() {
+        return None;
+    }
+    Some(bounds)
+}
+
+/// The bounds of one comparator, the npm way: a partial version is an
+/// X-range (`<=20` is `<21.0.0`, `>20` is `>=21.0.0`).
+fn comparator(op: &str, text: &str, default_op: &str) -> Option<Vec<Bound>> {
+    let op = if op.is_empty() { default_op } else { op };
+    let (major, minor, patch) = parse_partial(text)?;
+    let Some(major) = major else {
+        // `*`, `x`: anything (but `<*` and `>*` match nothing).
+        return match op {
+            "=" | ">=" | "<=" | "^" | "~" => Some(Vec::new()),
+            _ => Some(vec![Bound::Lt((0, 0, 0))]),
+        };
+    };
+    let low = (major, minor.unwrap_or(0), patch.unwrap_or(0));
+    // The first version past the X-range the partial version names.
+    let next = match (minor, patch) {
+        (None, _) => (major + 1, 0, 0),
+        (Some(m), None) => (major, m + 1, 0),
+        (Some(m), Some(p)) => (major, m, p + 1),
+    };
+    let exact = patch.is_some();
+    Some(match op {
+        "=" => vec![Bound::Ge(low), Bound::Lt(next)],
+        ">=" => vec![Bound::Ge(low)],
+        ">" if exact => vec![Bound::Gt(low)],
+        ">" => vec![Bound::Ge(next)],
+        "<" => vec![Bound::Lt(low)],
+        "<=" if exact => vec![Bound::Le(low)],
+        "<=" => vec![Bound::Lt(next)],
+        "~" => match minor {
+            None => vec![Bound::Ge(low), Bound::Lt((major + 1, 0, 0))],
+            Some(m) => vec![Bound::Ge(low), Bound::Lt((major, m + 1, 0))],
+        },
+        "^" => {
+            let upper = match (major, minor, patch) {
+                (0, Some(0), Some(p)) => (0, 0, p + 1),
+                (0, Some(m), _) if m > 0 || patch.is_none() => (0, m + 1, 0),
+                (0, None, _) => (1, 0, 0),
+                (m, _, _) => (m + 1, 0, 0),
+            };
+            vec![Bound::Ge(low), Bound::Lt(upper)]
+        }
+        _ => return None,
+    })
+}
+
+/// The `.env*` files read cleanly, as Mastodon's dotenv would read them.
+fn config(inv: &Invocation, root: &Path) -> Check {
+    const ID: &str = "config";
+    match inv.config() {
+        Ok(_) => {
+            let present: Vec<&str> = [
+                ".env.production.local",
+                ".env.local",
+                ".env.production",
+                ".env",
+            ]
+            .into_iter()
+            .filter(|f| root.join(f).exists())
+            .collect();
+            let mut env = inv.env.clone();
+            env.remove(OsStr::new(SKIP_POST));
+            let stripped = Invocation::new(
+                Tool::Rails,
+                "rails".into(),
+                Vec::new(),
+                inv.cwd.clone(),
+                env,
+            );
+            if let Some(source) = stripped.ok().as_ref().and_then(skip_post_in_file) {
+                return Check::new(
+                    ID,
+                    Status::Warn,
+                    format!(
+                        "{SKIP_POST} is set in {source}: Mastodon skips the post-deployment \
+                         migrations whenever it is set, whatever its value, so `rails \
+                         db:migrate` never runs them"
+                    ),
+                )
+                .fix(format!("Delete the {SKIP_POST} line ({source})."));
+            }
+            Check::new(
+                ID,
+                Status::Ok,
+                if present.is_empty() {
+                    "no .env* files; only the environment configures Mastodon".to_owned()
+                } else {
+                    format!("{} read cleanly", present.join(", "))
+                },
+            )
+        }
+        Err(e) => Check::new(ID, Status::Fail, e.to_owned()).fix(
+            "Fix that file and line (KEY=value per line; quote values with spaces, `#` or \
+             quotes in them), so Mastodon reads what you meant.",
+        ),
+    }
+}
+
+/// Where a `.env*` file sets `SKIP_POST_DEPLOYMENT_MIGRATIONS`, if one does.
+/// `inv`'s environment must not have the variable (callers remove it): an
+/// exported value hides the files' (the first value wins), and removing it
+/// from a child's environment does not help when dotenv sets it again.
+pub fn skip_post_in_file(inv: &Invocation) -> Option<String> {
+    match inv.setting(SKIP_POST) {
+        Ok(Some((_, source)))
+            if !matches!(source.as_str(), "environment" | "the environment")
+                && !source.contains("argument") =>
+        {
+            Some(source)
+        }
+        _ => None,
+    }
+}
+
+/// The database endpoint, as configured, accepts a connection.
+fn database(inv: &Invocation) -> Check {
+    const ID: &str = "database";
+    // TODO(pgbouncer): take the configured endpoint (DATABASE_URL included)
+    // and the reachability test from the PgBouncer guard once it lands,
+    // instead of the DB_HOST/DB_PORT reading and `answers` below.
+    let setting = |name: &str| inv.setting(name);
+    match setting("DATABASE_URL") {
+        Err(e) => {
+            return Check::new(
+                ID,
+                Status::Fail,
+                format!("cannot read the database settings: {e}"),
+            )
+            .fix("Fix the configuration (see the `config` check).");
+        }
+        Ok(Some(_)) => {
+            return Check::new(
+                ID,
+                Status::Warn,
+                "DATABASE_URL is set: reaching the database it names is not checked yet",
+            )
+            .fix("Check by hand that PostgreSQL answers at the host and port DATABASE_URL names.");
+        }
+        Ok(None) => {}
+    }
+    let (host, host_source) = match setting("DB_HOST") {
+        Ok(Some((v, source))) => (v, source),
+        Ok(None) => ("localhost".to_owned(), "default".to_owned()),
+        Err(e) => return Check::new(ID, Status::Fail, format!("cannot read DB_HOST: {e}")),
+    };
+    let (port, port_source) = match setting("DB_PORT") {
+        Ok(Some((v, source))) => (v, source),
+        Ok(None) => ("5432".to_owned(), "default".to_owned()),
+        Err(e) => return Check::new(ID, Status::Fail, format!("cannot read DB_PORT: {e}")),
+    };
+    let Ok(port_number) = port.trim().parse::<u16>() else {
+        return Check::new(
+            ID,
+            Status::Fail,
+            format!("DB_PORT is {port:?} ({port_source}), not a port number"),
+        )
+        .fix("Set DB_PORT to PostgreSQL's port (5432, or 6432 for PgBouncer) in .env.production.");
+    };
+    if host.is_empty() {
+        return Check::new(
+            ID,
+            Status::Warn,
+            format!(
+                "DB_HOST is empty ({host_source}): libpq's default socket is used; not checked"
+            ),
+        )
+        .fix("Set DB_HOST in .env.production (the docs use /var/run/postgresql).");
+    }
+    let sources = format!("DB_HOST from {host_source}, DB_PORT from {port_source}");
+    match answers(&host, port_number) {
+        Ok(endpoint) => Check::new(
+            ID,
+            Status::Ok,
+            format!("the database answers at {endpoint} ({sources})"),
+        ),
+        Err((endpoint, why)) => Check::new(
+            ID,
+            Status::Fail,
+            format!("nothing answers at {endpoint} ({sources}): {why}"),
+        )
+        .fix(
+            "Start PostgreSQL (or PgBouncer) — `systemctl start postgresql` as root — or \
+             correct DB_HOST/DB_PORT in .env.production.",
+        ),
+    }
+}
+
+/// Connects to the endpoint: the socket file `<dir>/.s.PGSQL.<port>` for a
+/// host that is a directory (libpq's rule), TCP otherwise.
+fn answers(host: &str, port: u16) -> Result<String, (String, String)> {
+    if host.starts_with('/') {
+        let socket = Path::new(host).join(format!(".s.PGSQL.{port}"));
+        let shown = socket.display().to_string();
+        return std::os::unix::net::UnixStream::connect(&socket)
+            .map(|_| shown.clone())
+            .map_err(|e| (shown, e.to_string()));
+    }
+    let shown = format!("{host}:{port}");
+    let addrs = match std::net::ToSocketAddrs::to_socket_addrs(&(host, port)) {
+        Ok(addrs) => addrs.collect::<Vec<_>>(),
+        Err(e) => return Err((shown, format!("cannot resolve {host}: {e}"))),
+    };
+    let mut tried = Vec::new();
+    for addr in &addrs {
+        match std::net::TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
+            Ok(_) => return Ok(shown),
+            Err(e) if addrs.len() == 1 => tried.push(e.to_string()),
+            Err(e) => tried.push(format!("{addr}: {e}")),
+        }
+    }
+    if tried.is_empty() {
+        tried.push(format!("{host} resolves to no address"));
+    }
+    Err((shown, tried.join("; ")))
+}
+
+/// The memory guard's verdict for `rails assets:precompile`.
+fn memory(env: &Env, dir: &Path) -> Check {
+    const ID: &str = "memory";
+    let inv = match Invocation::new(
+        Tool::Rails,
+        "rails".into(),
+        vec!["assets:precompile".into()],
+        dir.to_path_buf(),
+        env.clone(),
+    ) {
+        Ok(inv) => inv,
+        Err(e) => return Check::new(ID, Status::Warn, format!("not checked: {e:#}")),
+    };
+    let Some(verdict) = guards::memory::check(&inv) else {
+        return Check::new(
+            ID,
+            Status::Warn,
+            "not checked: the memory guard did not answer",
+        );
+    };
+    let status = match verdict.level {
+        Level::Block => Status::Fail,
+        Level::Warn => Status::Warn,
+        Level::Ok | Level::Notice => Status::Ok,
+    };
+    Check {
+        id: ID,
+        status,
+        message: verdict.message,
+        fix: verdict.fix.filter(|_| status != Status::Ok),
+    }
+}
+
+/// Variables exported in this shell that change what Mastodon does.
+fn shell_env(env: &Env, root: Option<&Root>) -> Check {
+    const ID: &str = "shell-env";
+    let mut problems = Vec::new();
+    let mut unset = Vec::new();
+    if let Some(value) = env.get(OsStr::new(SKIP_POST)) {
+        problems.push(format!(
+            "{SKIP_POST} is exported (as {:?}): Mastodon skips the post-deployment \
+             migrations whenever it is set, whatever its value, even `false` \
+             (lib/mastodon/database.rb), so a later `rails db:migrate` leaves them undone",
+            value.to_string_lossy()
+        ));
+        unset.push(SKIP_POST);
+    }
+    let development = root.is_some_and(|r| !r.production);
+    if let Some(value) = env.get(OsStr::new("RAILS_ENV"))
+        && !value.is_empty()
+        && value != "production"
+        && !development
+    {
+        problems.push(format!(
+            "RAILS_ENV is exported as {:?}: commands run without tootguard (`bundle exec \
+             rails …`, the upgrade's bundle and yarn) see it, and Rails loads that \
+             environment instead of production",
+            value.to_string_lossy()
+        ));
+        unset.push("RAILS_ENV");
+    }
+    if problems.is_empty() {
+        return Check::new(
+            ID,
+            Status::Ok,
+            format!("no {SKIP_POST} and no stray RAILS_ENV exported"),
+        );
+    }
+    Check::new(ID, Status::Warn, format!("{}.", problems.join("; "))).fix(format!(
+        "`unset {}`, and remove the export from ~/.bashrc or ~/.profile if it is there.",
+        unset.join(" ")
+    ))
+}
+
+/// The first line a version command prints, run in `dir` with `env`, within
+/// [`VERSION_TIMEOUT`]; the error says what went wrong.
+fn version_output(mut cmd: Command, env: &Env, dir: &Path) -> Result<String, String> {
+    cmd.env_clear()
+        .envs(env)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (status, stdout, stderr) = run_with_timeout(cmd, VERSION_TIMEOUT)?;
+    let first = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_owned)
+    };
+    if !status.success() {
+        return Err(format!(
+            "failed ({status}){}",
+            first(&stderr).map(|l| format!(": {l}")).unwrap_or_default()
+        ));
+    }
+    first(&stdout).ok_or_else(|| "printed nothing".to_owned())
+}
+
+fn run_with_timeout(
+    mut cmd: Command,
+    timeout: Duration,
+) -> Result<(ExitStatus, Vec<u8>, Vec<u8>), String> {
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    // Read both pipes in threads, so a chatty child cannot block on a full
+    // pipe while we wait; a grandchild keeping a pipe open cannot hang us.
+    let collect = |pipe: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = mpsc::channel();
+        if let Some(mut pipe) = pipe {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe.read_to_end(&mut buf);
+                let _ = tx.send(buf);
+            });
+        }
+        rx
+    };
+    let out = collect(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = collect(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("did not answer within {} s", timeout.as_secs()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let take = |rx: mpsc::Receiver<Vec<u8>>| {
+        let left = deadline.saturating_duration_since(Instant::now());
+        rx.recv_timeout(left.max(Duration::from_millis(100)))
+            .unwrap_or_default()
+    };
+    Ok((status, take(out), take(err)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UPSTREAM: &str = "# frozen_string_literal: true\n\nmodule Mastodon\n  module Version\n    \
+        module_function\n\n    def major\n      4\n    end\n\n    def minor\n      4\n    end\n\n    \
+        def patch\n      0\n    end\n\n    def default_prerelease\n      'alpha.2'\n    end\n\n    \
+        def prerelease\n      version_configuration[:prerelease].presence || default_prerelease\n    \
+        end\n  end\nend\n";
+
+    #[test]
+    fn upstream_version_rb_gives_version_and_prerelease() {
+        assert_eq!(parse_version_rb(UPSTREAM).as_deref(), Some("4.4.0-alpha.2"));
+        let release = UPSTREAM.replace("'alpha.2'", "''");
+        assert_eq!(parse_version_rb(&release).as_deref(), Some("4.4.0"));
+    }
+
+    #[test]
+    fn old_version_rb_with_pre_and_flags_is_read() {
+        let old = "def major\n 2\nend\ndef minor\n 9\nend\ndef patch\n 3\nend\n\
+                   def pre\n nil\nend\ndef flags\n 'rc1'\nend\n";
+        assert_eq!(parse_version_rb(old).as_deref(), Some("2.9.3rc1"));
+    }
+
+    #[test]
+    fn one_line_methods_and_lookalike_names_are_handled() {
+        let text = "def kmyblue_major\n 5\nend\ndef major_x; 9; end\ndef major; 4; end\n\
+                    def minor = 2\ndef patch\n  # the patch\n  12\nend\n";
+        assert_eq!(parse_version_rb(text).as_deref(), Some("4.2.12"));
+        assert_eq!(parse_version_rb("def major\n 4\nend\n"), None);
+        assert_eq!(parse_version_rb("\u{fffd}garbage"), None);
+    }
+
+    #[test]
+    fn engines_ranges_of_every_supported_shape() {
+        let v = |s| parse_full_version(s).unwrap();
+        let cases: &[(&str, &str, bool)] = &[
+            (">=20", "20.0.0", true),
+            (">=20", "18.19.1", false),
+            ("^20", "20.11.0", true),
+            ("^20", "21.0.0", false),
+            ("20", "20.3.1", true),
+            ("20.x", "21.1.0", false),
+            ("18 || 20 || >=22", "20.1.0", true),
+            ("18 || 20 || >=22", "21.1.0", false),
+            (">=20 <23", "22.9.0", true),
+            (">=20 <23", "23.0.0", false),
+            (">= 20", "20.1.0", true),
+            ("^20.19.0 || >=22.12.0", "20.18.3", false),
+            ("^20.19.0 || >=22.12.0", "22.12.0", true),
+            (">20", "20.9.0", false),
+            ("<=20", "20.9.0", true),
+            ("~20.1", "20.2.0", false),
+            ("20 - 22", "22.5.0", true),
+            ("20 - 22", "23.0.0", false),
+            ("*", "1.2.3", true),
+        ];
+        for (range, version, want) in cases {
+            assert_eq!(
+                satisfies(range, v(version)),
+                Some(*want),
+                "{range} vs {version}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_range_syntax_is_none_not_a_panic() {
+        for range in [
+            "latest",
+            ">=",
+            "20.1.2.3",
+            "node >= 20",
+            ">= >= 20",
+            "~>20",
+            "\u{fffd}",
+        ] {
+            assert_eq!(satisfies(range, (20, 0, 0)), None, "{range}");
+        }
+    }
+
+    #[test]
+    fn ruby_version_prefixes_match_on_a_dot() {
+        assert!(version_matches("3.3.5", "3.3.5"));
+        assert!(version_matches("3.3", "3.3.5"));
+        assert!(!version_matches("3.3", "3.33.0"));
+        assert!(!version_matches("3.4.1", "3.3.5"));
+    }
+}

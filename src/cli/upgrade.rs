@@ -1,0 +1,961 @@
+//! `tootguard upgrade`: Mastodon's zero-downtime upgrade, step by step,
+//! after the admin checked out the new version (docs `admin/upgrading.md`).
+//!
+//! The order is the point: pre-deployment migrations run with
+//! `SKIP_POST_DEPLOYMENT_MIGRATIONS=true`, the services restart on the new
+//! code, and only then do the post-deployment migrations run — with that
+//! variable removed from the child's environment even when the shell exports
+//! it, because any value, even `false`, skips them (`lib/mastodon/database.rb`).
+//! Rails steps go through the same guard list as the shims (RAILS_ENV,
+//! PgBouncer, memory); the preflight is `doctor`. Every step is a child
+//! process with its output streamed; the first failure stops the run and
+//! prints the exact command that resumes it. Nothing ever prompts without a
+//! terminal on stdin.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::ValueEnum;
+use nix::sys::signal::Signal;
+use owo_colors::{OwoColorize, Stream};
+
+use crate::cli::doctor::{self, SKIP_POST, Status};
+use crate::cli::install::first_on_path;
+use crate::exec::Plan;
+use crate::exit::{FAILURE, Failure, OK, USAGE};
+use crate::guards::{self, Change, Level, Verdict, memory};
+use crate::invocation::{Invocation, Tool};
+use crate::resolve::{self, Root, SelfId};
+use crate::settings::{self, Env};
+use crate::{redact, report};
+
+/// Run Mastodon's upgrade steps after checking out the new version
+///
+/// Run in the Mastodon directory after `git checkout vX.Y.Z`. Steps, by
+/// name: preflight (the doctor checks), bundle, yarn, pre-migrate (with
+/// SKIP_POST_DEPLOYMENT_MIGRATIONS=true), precompile, restart (the
+/// services), post-migrate. The first failure stops the run and prints the
+/// `tootguard upgrade --from STEP` that resumes it.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print each step's command, directory and environment changes; run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Continue despite the preflight's warnings (needed without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Start at this step (to resume after a failure)
+    #[arg(long, value_name = "STEP")]
+    pub from: Option<Step>,
+    /// Leave this step out (repeatable)
+    #[arg(long, value_name = "STEP")]
+    pub skip: Vec<Step>,
+    /// Restart the services with systemctl (through `sudo -n` unless root)
+    /// instead of asking you to
+    #[arg(long)]
+    pub restart: bool,
+}
+
+/// The steps, in the order they run. Their names are a stable interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Step {
+    /// The doctor checks: a failure stops, warnings need a yes
+    Preflight,
+    /// bundle install
+    Bundle,
+    /// yarn install --immutable
+    Yarn,
+    /// rails db:migrate with SKIP_POST_DEPLOYMENT_MIGRATIONS=true
+    PreMigrate,
+    /// rails assets:precompile
+    Precompile,
+    /// systemctl reload mastodon-web; restart mastodon-sidekiq mastodon-streaming
+    Restart,
+    /// rails db:migrate, the post-deployment migrations
+    PostMigrate,
+}
+
+impl Step {
+    const ALL: [Step; 7] = [
+        Step::Preflight,
+        Step::Bundle,
+        Step::Yarn,
+        Step::PreMigrate,
+        Step::Precompile,
+        Step::Restart,
+        Step::PostMigrate,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Preflight => "preflight",
+            Step::Bundle => "bundle",
+            Step::Yarn => "yarn",
+            Step::PreMigrate => "pre-migrate",
+            Step::Precompile => "precompile",
+            Step::Restart => "restart",
+            Step::PostMigrate => "post-migrate",
+        }
+    }
+
+    /// `[4/7]`
+    fn counter(self) -> String {
+        format!("[{}/{}]", self as usize + 1, Step::ALL.len())
+    }
+}
+
+/// The restart commands of the docs, run as root.
+const RESTART: [&[&str]; 2] = [
+    &["reload", "mastodon-web"],
+    &["restart", "mastodon-sidekiq", "mastodon-streaming"],
+];
+
+/// Signs in the output of `assets:precompile` that it ran out of memory.
+const OOM_SIGNS: [&str; 2] = ["heap out of memory", "ENOMEM"];
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let from = args.from.unwrap_or(Step::Preflight);
+    let selected: Vec<Step> = Step::ALL
+        .into_iter()
+        .filter(|s| *s >= from && !args.skip.contains(s))
+        .collect();
+    // Post-deployment migrations never run before the restart: skipping the
+    // restart while running them would drop columns the old code still uses.
+    if args.skip.contains(&Step::Restart)
+        && selected.contains(&Step::PostMigrate)
+        && from < Step::Restart
+    {
+        return Err(Failure::error(
+            USAGE,
+            "--skip restart would run the post-deployment migrations while the old code still \
+             runs. Restart the services yourself and use `--from post-migrate` for them, or \
+             also `--skip post-migrate`.",
+        ));
+    }
+    let env: Env = std::env::vars_os().collect();
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let Some(root) = resolve::find_root(&env, &cwd)? else {
+        return Err(Failure::error(
+            FAILURE,
+            format!(
+                "found no Mastodon install (MASTODON_ROOT is unset, none in {} or its parents, \
+                 no ~mastodon/live). Run `tootguard upgrade` in the Mastodon directory \
+                 (usually /home/mastodon/live), or set MASTODON_ROOT.",
+                cwd.display()
+            ),
+        ));
+    };
+    let upgrade = Upgrade {
+        me: SelfId::current()?,
+        bypass: settings::bypass(&env),
+        env,
+        root,
+        args,
+        dry_run: false,
+    };
+    if upgrade.args.dry_run {
+        return upgrade.dry_run(&selected);
+    }
+    if upgrade.bypass {
+        report::warn("TOOTGUARD_BYPASS=1: the Rails steps run without any guard.");
+    }
+    for step in Step::ALL {
+        if !selected.contains(&step) {
+            if upgrade.args.skip.contains(&step) && step >= from {
+                progress(&format!(
+                    "{} {} skipped (--skip)",
+                    step.counter(),
+                    step.name()
+                ));
+            }
+            continue;
+        }
+        progress(&format!("{} {} …", step.counter(), step.name()));
+        let started = Instant::now();
+        let outcome = upgrade.step(step);
+        let took = duration(started.elapsed());
+        match outcome {
+            Ok(()) => progress(&format!(
+                "{} {} {} {took}",
+                step.counter(),
+                step.name(),
+                "✓".if_supports_color(Stream::Stderr, |t| t.green().to_string())
+            )),
+            Err(stop) => {
+                progress(&format!(
+                    "{} {} {} {took} ({})",
+                    step.counter(),
+                    step.name(),
+                    "✗".if_supports_color(Stream::Stderr, |t| t.red().to_string()),
+                    stop.status
+                ));
+                let detail = stop.detail.map(|d| format!(" {d}")).unwrap_or_default();
+                return Err(Failure::error(
+                    FAILURE,
+                    format!(
+                        "step {} {} stopped the upgrade ({}).{detail}\nResume with: {}",
+                        step.counter(),
+                        step.name(),
+                        stop.status,
+                        upgrade.resume_command(stop.resume, stop.add_yes)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(OK)
+}
+
+/// Why a step stopped the run, and where to resume.
+struct Stop {
+    /// "exit status 1", "killed by SIGKILL, signal 9", "blocked by the memory guard"
+    status: String,
+    detail: Option<String>,
+    resume: Step,
+    /// The resume command needs `--yes` (preflight warnings, no terminal).
+    add_yes: bool,
+}
+
+impl Stop {
+    fn new(status: impl Into<String>, resume: Step) -> Stop {
+        Stop {
+            status: status.into(),
+            detail: None,
+            resume,
+            add_yes: false,
+        }
+    }
+
+    fn detail(mut self, detail: impl Into<String>) -> Stop {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// A step's command, ready to print or run.
+struct Prepared {
+    plan: Plan,
+    /// Environment changes for the child (guards', then the step's own).
+    changes: Vec<Change>,
+    verdicts: Vec<Verdict>,
+    /// Where a `.env*` file sets `SKIP_POST_DEPLOYMENT_MIGRATIONS`, if one does.
+    skip_post_in_file: Option<String>,
+}
+
+struct Upgrade {
+    args: Args,
+    env: Env,
+    root: Root,
+    me: SelfId,
+    bypass: bool,
+    /// Set while planning a dry run: guards are asked without stopping at a
+    /// block, as `explain` does.
+    dry_run: bool,
+}
+
+impl Upgrade {
+    fn step(&self, step: Step) -> Result<(), Stop> {
+        match step {
+            Step::Preflight => self.preflight(),
+            Step::Bundle => self.run_plain(step, self.on_path(step, "bundle", &["install"])?),
+            Step::Yarn => self.run_plain(
+                step,
+                self.on_path(step, "yarn", &["install", "--immutable"])?,
+            ),
+            Step::PreMigrate | Step::PostMigrate => {
+                let prepared = self.guarded(step, Tool::Rails, &["db:migrate"])?;
+                if step == Step::PostMigrate
+                    && let Some(source) = prepared.skip_post_in_file.as_deref()
+                {
+                    return Err(
+                        Stop::new(format!("{SKIP_POST} is set in {source}"), step).detail(
+                            "Mastodon would read it from there and skip the post-deployment \
+                             migrations, whatever tootguard removes from the environment. \
+                             Delete that line.",
+                        ),
+                    );
+                }
+                self.check_verdicts(step, &prepared.verdicts)?;
+                if step == Step::PostMigrate && self.env.contains_key(OsStr::new(SKIP_POST)) {
+                    report::notice(&format!(
+                        "{SKIP_POST} is exported in this shell; the post-deployment migrations \
+                         run without it"
+                    ));
+                }
+                self.run_plain(step, prepared.plan)
+            }
+            Step::Precompile => self.precompile(),
+            Step::Restart => self.restart(),
+        }
+    }
+
+    /// The step's own environment change.
+    fn step_changes(step: Step) -> Vec<Change> {
+        match step {
+            Step::PreMigrate => vec![Change::SetEnv(SKIP_POST, "true".into())],
+            // Removed even when the shell exports it: any value skips them.
+            Step::PostMigrate => vec![Change::UnsetEnv(SKIP_POST)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// `tool args` as the shim would run it: the install's `bin/<tool>`,
+    /// every guard's changes, then the step's own, in the root.
+    fn guarded(&self, step: Step, tool: Tool, args: &[&str]) -> Result<Prepared, Stop> {
+        let own = Self::step_changes(step);
+        // The guards see the environment the child will get.
+        let mut env = self.env.clone();
+        for change in &own {
+            match change {
+                Change::SetEnv(name, value) => {
+                    env.insert((*name).into(), value.clone());
+                }
+                Change::UnsetEnv(name) => {
+                    env.remove(OsStr::new(name));
+                }
+                Change::Chdir(_) => {}
+            }
+        }
+        let inv = Invocation::new(
+            tool,
+            tool.name().into(),
+            args.iter().map(OsString::from).collect(),
+            self.root.dir.clone(),
+            env,
+        )
+        .map_err(|e| Stop::new("cannot start", step).detail(format!("{e:#}")))?;
+        let program = resolve::find_program(tool, inv.root.as_ref(), &inv.env, &inv.cwd, &self.me)
+            .map_err(|e| Stop::new(format!("no {}", tool.name()), step).detail(format!("{e:#}")))?;
+        let skip_post_in_file = doctor::skip_post_in_file(&inv);
+        let mut plan = Plan::new(&inv, program);
+        plan.cwd = Some(self.root.dir.clone());
+        let verdicts = if self.bypass {
+            Vec::new()
+        } else {
+            guards::check_all(&inv, !self.dry_run)
+        };
+        let mut changes = Vec::new();
+        for verdict in &verdicts {
+            plan.apply(&verdict.changes);
+            changes.extend(verdict.changes.iter().cloned());
+        }
+        // Last, so no guard can undo them.
+        plan.apply(&own);
+        changes.extend(own);
+        // The loop marker, as the shim sets it before exec.
+        let marker = resolve::marker_for(&inv.env, &plan.program);
+        plan.env.insert(resolve::MARKER.into(), marker);
+        Ok(Prepared {
+            plan,
+            changes,
+            verdicts,
+            skip_post_in_file,
+        })
+    }
+
+    /// A program found on PATH (`bundle`, `yarn`, `systemctl`, `sudo`), run
+    /// in the root with this process's environment.
+    fn on_path(&self, step: Step, name: &str, args: &[&str]) -> Result<Plan, Stop> {
+        let path = self
+            .env
+            .get(OsStr::new("PATH"))
+            .cloned()
+            .unwrap_or_default();
+        let program = first_on_path(name, &path, &self.root.dir).ok_or_else(|| {
+            Stop::new(format!("no {name}"), step).detail(format!(
+                "`{name}` is not on PATH ({}). Run the upgrade as the user who installed \
+                 Mastodon, in a login shell (`su - mastodon`), so PATH has {name}.",
+                path.to_string_lossy()
+            ))
+        })?;
+        Ok(Plan {
+            program,
+            argv0: name.into(),
+            args: args.iter().map(OsString::from).collect(),
+            env: self.env.clone(),
+            cwd: Some(self.root.dir.clone()),
+        })
+    }
+
+    /// Prints the verdicts as the shim does; a block stops the step.
+    fn check_verdicts(&self, step: Step, verdicts: &[Verdict]) -> Result<(), Stop> {
+        for verdict in verdicts {
+            report::verdict(verdict.level, &verdict.text());
+            if verdict.level == Level::Block {
+                return Err(Stop::new(
+                    format!("blocked by the {} guard", verdict.id),
+                    step,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn run_plain(&self, step: Step, plan: Plan) -> Result<(), Stop> {
+        let status = {
+            let _interrupt = InterruptGuard::install();
+            plan.command().status()
+        }
+        .map_err(|e| cannot_run(step, &plan, &e))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Stop::new(describe(status), step))
+        }
+    }
+
+    fn preflight(&self) -> Result<(), Stop> {
+        let step = Step::Preflight;
+        let checks = doctor::checks(&self.env, &self.root.dir);
+        eprint!("{}", doctor::table(&checks, Stream::Stderr));
+        let count = |status| checks.iter().filter(|c| c.status == status).count();
+        let (fails, warns) = (count(Status::Fail), count(Status::Warn));
+        if fails > 0 {
+            return Err(
+                Stop::new(format!("{fails} check(s) failed"), step).detail("Fix what fails above.")
+            );
+        }
+        if warns == 0 {
+            return Ok(());
+        }
+        if self.args.yes {
+            report::notice(&format!("continuing despite {warns} warning(s) (--yes)"));
+            return Ok(());
+        }
+        if !std::io::stdin().is_terminal() {
+            let mut stop = Stop::new(format!("{warns} warning(s), no terminal to ask"), step)
+                .detail("Read the warnings above; to continue despite them, rerun with --yes.");
+            stop.add_yes = true;
+            return Err(stop);
+        }
+        if ask(&format!("Continue despite {warns} warning(s)? [y/N] ")) {
+            Ok(())
+        } else {
+            Err(Stop::new("stopped at your answer", step))
+        }
+    }
+
+    fn precompile(&self) -> Result<(), Stop> {
+        let step = Step::Precompile;
+        let prepared = self.guarded(step, Tool::Rails, &["assets:precompile"])?;
+        self.check_verdicts(step, &prepared.verdicts)?;
+        let plan = prepared.plan;
+        let (status, sign) = {
+            let _interrupt = InterruptGuard::install();
+            run_teed(&plan)
+        }
+        .map_err(|e| cannot_run(step, &plan, &e))?;
+        if status.success() {
+            return Ok(());
+        }
+        let why = if status.signal() == Some(Signal::SIGKILL as i32) {
+            "it was killed by SIGKILL, the signal of the kernel's out-of-memory killer".to_owned()
+        } else if let Some(sign) = sign {
+            format!("it printed `{sign}`")
+        } else {
+            return Err(Stop::new(describe(status), step));
+        };
+        report::error(&self.memory_advice(&why));
+        let cleared = self.clear_cache();
+        Err(Stop::new(describe(status), step).detail(match cleared {
+            Ok(()) => "The asset cache is cleared; add the swap, then resume.".to_owned(),
+            Err(e) => format!(
+                "Clearing the asset cache failed too ({e}): run `RAILS_ENV=production bin/rake \
+                 tmp:cache:clear` in {} before retrying, or the retry reports success and keeps \
+                 the old assets.",
+                self.root.dir.display()
+            ),
+        }))
+    }
+
+    /// The memory guard's figures and swap commands, for a precompile that died.
+    fn memory_advice(&self, why: &str) -> String {
+        let inv = Invocation::new(
+            Tool::Rails,
+            "rails".into(),
+            vec!["assets:precompile".into()],
+            self.root.dir.clone(),
+            self.env.clone(),
+        );
+        let required = inv
+            .as_ref()
+            .ok()
+            .and_then(|inv| memory::required_mb(inv).ok())
+            .unwrap_or(memory::DEFAULT_MIN_MB);
+        let meminfo = settings::meminfo_path(&self.env);
+        let now = std::fs::read(&meminfo)
+            .map_err(|e| e.to_string())
+            .and_then(|b| memory::parse_meminfo(&String::from_utf8_lossy(&b)));
+        let (figures, missing) = match now {
+            Ok(m) => (
+                format!(
+                    " Now: {} MB available RAM + {} MB free swap; it needs about {required} MB.",
+                    m.available, m.swap_free
+                ),
+                required.saturating_sub(m.available + m.swap_free),
+            ),
+            Err(_) => (String::new(), 0),
+        };
+        // It died with what the guard counted as enough: more than the
+        // shortfall, and at least the 2 GB whose absence is reported to fail.
+        let size_gb = missing.div_ceil(1024).max(2);
+        format!(
+            "assets:precompile ran out of memory: {why}.{figures} {} Clearing the asset cache \
+             now (bin/rake tmp:cache:clear), so the retry really rebuilds the assets.",
+            memory::swap_fix(size_gb)
+        )
+    }
+
+    /// `bin/rake tmp:cache:clear` through the guards: after a failed
+    /// precompile the next one otherwise reports success with stale assets.
+    fn clear_cache(&self) -> Result<(), String> {
+        let prepared = self
+            .guarded(Step::Precompile, Tool::Rake, &["tmp:cache:clear"])
+            .map_err(|s| s.detail.unwrap_or(s.status))?;
+        self.check_verdicts(Step::Precompile, &prepared.verdicts)
+            .map_err(|s| s.status)?;
+        self.run_plain(Step::Precompile, prepared.plan)
+            .map_err(|s| s.status)
+    }
+
+    fn restart(&self) -> Result<(), Stop> {
+        let step = Step::Restart;
+        if self.args.restart {
+            let as_root = nix::unistd::geteuid().is_root();
+            for args in RESTART {
+                let plan = self.restart_plan(args, as_root)?;
+                report::notice(&format!("running {}", command_line(&plan)));
+                self.run_plain(step, plan).map_err(|stop| {
+                    let detail = if as_root {
+                        String::new()
+                    } else {
+                        "`sudo -n` runs only what sudo allows without a password. ".to_owned()
+                    };
+                    stop.detail(format!(
+                        "{detail}Restart the services yourself as root ({}), then resume \
+                         with `{}`.",
+                        restart_lines().join("; "),
+                        self.resume_command(Step::PostMigrate, false)
+                    ))
+                })?;
+            }
+            return Ok(());
+        }
+        let lines: Vec<String> = restart_lines().iter().map(|l| format!("  {l}")).collect();
+        if !std::io::stdin().is_terminal() {
+            return Err(
+                Stop::new("the services must restart first", Step::PostMigrate).detail(format!(
+                    "The post-deployment migrations must wait until the new code runs, and \
+                     there is no terminal to ask whether it does. As root, run:\n{}\nthen run \
+                     the post-deployment migrations (or rerun with --restart to let tootguard \
+                     restart the services).",
+                    lines.join("\n")
+                )),
+            );
+        }
+        eprintln!(
+            "Restart the services now, as root (in another terminal):\n{}\nThe \
+             post-deployment migrations run only once the new code is running.",
+            lines.join("\n")
+        );
+        if ask("Have the services restarted? [y/N] ") {
+            Ok(())
+        } else {
+            Err(
+                Stop::new("stopped at your answer", Step::PostMigrate).detail(format!(
+                    "Restart the services as root ({}); once they run the new code, run the \
+                     post-deployment migrations.",
+                    restart_lines().join("; ")
+                )),
+            )
+        }
+    }
+
+    fn restart_plan(&self, args: &[&str], as_root: bool) -> Result<Plan, Stop> {
+        if as_root {
+            self.on_path(Step::Restart, "systemctl", args)
+        } else {
+            let mut sudo_args = vec!["-n", "systemctl"];
+            sudo_args.extend_from_slice(args);
+            self.on_path(Step::Restart, "sudo", &sudo_args)
+        }
+    }
+
+    /// The exact command that resumes at `from` with the same choices.
+    fn resume_command(&self, from: Step, add_yes: bool) -> String {
+        let mut parts = vec![format!("tootguard upgrade --from {}", from.name())];
+        let mut skips: Vec<Step> = self
+            .args
+            .skip
+            .iter()
+            .copied()
+            .filter(|s| *s > from)
+            .collect();
+        skips.sort();
+        skips.dedup();
+        parts.extend(skips.iter().map(|s| format!("--skip {}", s.name())));
+        if self.args.restart {
+            parts.push("--restart".to_owned());
+        }
+        if self.args.yes || add_yes {
+            parts.push("--yes".to_owned());
+        }
+        parts.join(" ")
+    }
+
+    /// `--dry-run`: every selected step's command line, directory and
+    /// environment changes. Guards are asked (as `explain` does) so their
+    /// changes show; nothing runs. Exits 1 when a step could not run as
+    /// things stand (no program, a guard's block).
+    fn dry_run(mut self, selected: &[Step]) -> anyhow::Result<u8> {
+        self.dry_run = true;
+        let mut out = format!(
+            "tootguard upgrade --dry-run: nothing runs. Mastodon {} install at {}.\n",
+            if self.root.production {
+                "production"
+            } else {
+                "development"
+            },
+            self.root.dir.display()
+        );
+        let mut trouble = false;
+        let dir = format!("  dir  {}\n", self.root.dir.display());
+        for step in Step::ALL {
+            let header = format!("{} {}", step.counter(), step.name());
+            if !selected.contains(&step) {
+                let why = if self.args.skip.contains(&step) {
+                    "skipped (--skip)"
+                } else {
+                    "skipped (before --from)"
+                };
+                out.push_str(&format!("{header}  {why}\n"));
+                continue;
+            }
+            out.push_str(&header);
+            out.push('\n');
+            let plain = |plan: Result<Plan, Stop>| plan.map(|p| (p, Vec::new(), Vec::new()));
+            let guarded = |p: Result<Prepared, Stop>| p.map(|p| (p.plan, p.changes, p.verdicts));
+            match step {
+                Step::Preflight => out.push_str(
+                    "  the `tootguard doctor` checks: a fail stops, warnings need --yes or a yes\n",
+                ),
+                Step::Bundle => {
+                    let plan = plain(self.on_path(step, "bundle", &["install"]));
+                    trouble |= show(&mut out, &dir, plan);
+                }
+                Step::Yarn => {
+                    let plan = plain(self.on_path(step, "yarn", &["install", "--immutable"]));
+                    trouble |= show(&mut out, &dir, plan);
+                }
+                Step::PreMigrate | Step::PostMigrate => {
+                    let prepared = self.guarded(step, Tool::Rails, &["db:migrate"]);
+                    let in_file = prepared
+                        .as_ref()
+                        .ok()
+                        .and_then(|p| p.skip_post_in_file.clone());
+                    trouble |= show(&mut out, &dir, guarded(prepared));
+                    if let Some(source) = in_file.filter(|_| step == Step::PostMigrate) {
+                        trouble = true;
+                        out.push_str(&format!(
+                            "  stop {SKIP_POST} is set in {source}: Mastodon would skip the \
+                             post-deployment migrations\n"
+                        ));
+                    }
+                }
+                Step::Precompile => {
+                    let plan = guarded(self.guarded(step, Tool::Rails, &["assets:precompile"]));
+                    trouble |= show(&mut out, &dir, plan);
+                    out.push_str(
+                        "  if it runs out of memory: the swap advice, then bin/rake \
+                         tmp:cache:clear, and stop\n",
+                    );
+                }
+                Step::Restart if self.args.restart => {
+                    let as_root = nix::unistd::geteuid().is_root();
+                    for args in RESTART {
+                        let plan = plain(self.restart_plan(args, as_root));
+                        trouble |= show(&mut out, &dir, plan);
+                    }
+                }
+                Step::Restart => {
+                    out.push_str("  you, as root:\n");
+                    for line in restart_lines() {
+                        out.push_str(&format!("    {line}\n"));
+                    }
+                    out.push_str(
+                        "  then confirm on the terminal (without one: stop here, resume with \
+                         --from post-migrate)\n",
+                    );
+                }
+            }
+        }
+        std::io::stdout().write_all(redact::scrub(&out).as_bytes())?;
+        Ok(if trouble { FAILURE } else { OK })
+    }
+}
+
+/// One step of a dry run: directory, environment changes, command line and
+/// the guards' warnings; true when it could not run as things stand.
+fn show(
+    out: &mut String,
+    dir: &str,
+    prepared: Result<(Plan, Vec<Change>, Vec<Verdict>), Stop>,
+) -> bool {
+    match prepared {
+        Ok((plan, changes, verdicts)) => {
+            out.push_str(dir);
+            if let Some(env) = env_line(&changes) {
+                out.push_str(&format!("  env  {env}\n"));
+            }
+            out.push_str(&format!("  run  {}\n", command_line(&plan)));
+            let mut blocked = false;
+            for v in verdicts.iter().filter(|v| v.level >= Level::Warn) {
+                blocked |= v.level == Level::Block;
+                out.push_str(&format!("  {}  {}: {}\n", v.level.as_str(), v.id, v.text()));
+            }
+            blocked
+        }
+        Err(stop) => {
+            out.push_str(&format!(
+                "  cannot run: {}{}\n",
+                stop.status,
+                stop.detail.map(|d| format!(": {d}")).unwrap_or_default()
+            ));
+            true
+        }
+    }
+}
+
+/// Ctrl-C reaches the child and us alike (one process group). While a step
+/// runs we outlive it, so the run still ends with the resume command. A
+/// handler, unlike SIG_IGN, is reset to the default in the child by exec.
+struct InterruptGuard {
+    previous: Option<nix::sys::signal::SigAction>,
+}
+
+extern "C" fn on_interrupt(_: nix::libc::c_int) {}
+
+impl InterruptGuard {
+    fn install() -> InterruptGuard {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, sigaction};
+        let action = SigAction::new(
+            SigHandler::Handler(on_interrupt),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        // SAFETY: the handler does nothing, so it is async-signal-safe.
+        let previous = unsafe { sigaction(Signal::SIGINT, &action) }.ok();
+        InterruptGuard { previous }
+    }
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        if let Some(previous) = &self.previous {
+            // SAFETY: restores the disposition that was there before.
+            let _ = unsafe { nix::sys::signal::sigaction(Signal::SIGINT, previous) };
+        }
+    }
+}
+
+/// Runs `plan` with both output streams teed to ours while looking for
+/// [`OOM_SIGNS`]; returns the status and the first sign seen.
+fn run_teed(plan: &Plan) -> std::io::Result<(ExitStatus, Option<&'static str>)> {
+    let mut child = plan
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let out = std::thread::spawn(move || stdout.and_then(|p| tee(p, std::io::stdout())));
+    let err = std::thread::spawn(move || stderr.and_then(|p| tee(p, std::io::stderr())));
+    let status = child.wait()?;
+    let seen_out = out.join().ok().flatten();
+    let seen_err = err.join().ok().flatten();
+    Ok((status, seen_out.or(seen_err)))
+}
+
+/// Copies `from` to `to` as it comes, and reports the first OOM sign seen,
+/// also across read boundaries. Works on bytes: output need not be UTF-8.
+fn tee(mut from: impl Read, mut to: impl Write) -> Option<&'static str> {
+    let keep = OOM_SIGNS.iter().map(|s| s.len()).max().unwrap_or(1) - 1;
+    let mut buf = [0u8; 8192];
+    let mut window: Vec<u8> = Vec::new();
+    let mut seen = None;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let _ = to.write_all(&buf[..n]);
+        let _ = to.flush();
+        if seen.is_none() {
+            window.extend_from_slice(&buf[..n]);
+            seen = OOM_SIGNS
+                .into_iter()
+                .find(|sign| window.windows(sign.len()).any(|w| w == sign.as_bytes()));
+            let cut = window.len().saturating_sub(keep);
+            window.drain(..cut);
+        }
+    }
+    seen
+}
+
+fn restart_lines() -> Vec<String> {
+    RESTART
+        .iter()
+        .map(|args| format!("systemctl {}", args.join(" ")))
+        .collect()
+}
+
+/// `NAME=value` and `unset NAME`, last change per name, secrets masked.
+fn env_line(changes: &[Change]) -> Option<String> {
+    let mut last: Vec<(&str, Option<&OsString>)> = Vec::new();
+    for change in changes {
+        let (name, value) = match change {
+            Change::SetEnv(name, value) => (*name, Some(value)),
+            Change::UnsetEnv(name) => (*name, None),
+            Change::Chdir(_) => continue,
+        };
+        last.retain(|(n, _)| *n != name);
+        last.push((name, value));
+    }
+    (!last.is_empty()).then(|| {
+        last.iter()
+            .map(|(name, value)| match value {
+                Some(v) => format!(
+                    "{name}={}",
+                    quote_str(&redact::value(name, &v.to_string_lossy()))
+                ),
+                None => format!("unset {name}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+/// The program and its arguments, quoted for a POSIX shell.
+fn command_line(plan: &Plan) -> String {
+    std::iter::once(plan.program.as_os_str())
+        .chain(plan.args.iter().map(OsString::as_os_str))
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn quote(s: &OsStr) -> String {
+    quote_str(&s.to_string_lossy())
+}
+
+fn quote_str(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// "exit status 7", "killed by SIGKILL, signal 9".
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(sig)) => match Signal::try_from(sig) {
+            Ok(signal) => format!("killed by {}, signal {sig}", signal.as_str()),
+            Err(_) => format!("killed by signal {sig}"),
+        },
+        _ => status.to_string(),
+    }
+}
+
+fn cannot_run(step: Step, plan: &Plan, err: &std::io::Error) -> Stop {
+    let program = plan.program.display();
+    let hint = match err.raw_os_error() {
+        Some(code) if code == nix::errno::Errno::ENOENT as i32 => {
+            " It, or the interpreter on its #! line, does not exist; Mastodon's bin/ scripts \
+             need `ruby` on PATH (with rbenv, ~/.rbenv/shims)."
+        }
+        Some(code) if code == nix::errno::Errno::EACCES as i32 => {
+            " This user may not execute it: check its permissions."
+        }
+        _ => "",
+    };
+    Stop::new("could not start", step).detail(format!("cannot run {program}: {err}.{hint}"))
+}
+
+/// Asks on the terminal; only `y`/`yes` is a yes. Callers check stdin is a
+/// terminal first: nothing prompts without one.
+fn ask(question: &str) -> bool {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(question.as_bytes());
+    let _ = stderr.flush();
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(n) if n > 0 => matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+        _ => false,
+    }
+}
+
+/// A progress line on stderr, in one write.
+fn progress(line: &str) {
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
+fn duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        let whole = d.as_secs();
+        format!("{}m {:02}s", whole / 60, whole % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tee_finds_a_sign_split_across_reads() {
+        struct Chunks(Vec<&'static [u8]>);
+        impl Read for Chunks {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Ok(0);
+                }
+                let chunk = self.0.remove(0);
+                buf[..chunk.len()].copy_from_slice(chunk);
+                Ok(chunk.len())
+            }
+        }
+        let mut copy = Vec::new();
+        let input = Chunks(vec![b"\xff<--- JavaScript heap out ", b"of memory\n"]);
+        assert_eq!(tee(input, &mut copy), Some("heap out of memory"));
+        assert_eq!(copy, b"\xff<--- JavaScript heap out of memory\n");
+        assert_eq!(tee(Chunks(vec![b"all fine\n"]), Vec::new()), None);
+    }
+
+    #[test]
+    fn quoting_leaves_plain_words_and_quotes_the_rest() {
+        assert_eq!(quote_str("db:migrate"), "db:migrate");
+        assert_eq!(quote_str("it's here"), r"'it'\''s here'");
+        assert_eq!(quote_str(""), "''");
+    }
+
+    #[test]
+    fn step_names_are_the_stable_kebab_case_ones() {
+        for step in Step::ALL {
+            let value = step.to_possible_value().unwrap();
+            assert_eq!(value.get_name(), step.name());
+        }
+    }
+}

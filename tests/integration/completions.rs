@@ -1,0 +1,571 @@
+//! `tootguard completions`: the checked-in scripts are current, and each one
+//! completes in the real shell. bash runs the completion function the way
+//! readline would (`COMP_WORDS` split at `COMP_WORDBREAKS`), zsh completes a
+//! typed line under `zpty` with compinit loaded, and fish answers
+//! `complete -C`. Every shell runs under the harness's 20 s limit.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::harness::World;
+
+const SHELLS: [(&str, &str); 3] = [
+    ("bash", "tootguard.bash"),
+    ("zsh", "_tootguard"),
+    ("fish", "tootguard.fish"),
+];
+
+/// What `tootguard completions <shell>` prints.
+fn script(shell: &str) -> String {
+    let out = World::bare().tootguard().args(["completions", shell]).run();
+    out.expect_code(0);
+    out.stdout
+}
+
+/// The script for `shell`, written into the world's directory.
+fn script_file(w: &World, shell: &str) -> PathBuf {
+    let path = w.base().join(format!("script.{shell}"));
+    fs::write(&path, script(shell)).unwrap();
+    path
+}
+
+/// `tootguard install` into the world's HOME, as an admin would run it.
+fn install(w: &World) {
+    let bin = w.base().join("bin");
+    let out = w
+        .tootguard()
+        .args(["install", "--dir"])
+        .arg(&bin)
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .run();
+    out.expect_code(0);
+}
+
+/// The candidates each line completed to, from `<LINE>`/`<HIT>` output.
+struct Completions(HashMap<String, Vec<String>>);
+
+impl Completions {
+    fn parse(stdout: &str) -> Completions {
+        let mut map = HashMap::new();
+        let mut line = None;
+        for out in stdout.lines() {
+            let out = out.trim_end_matches('\r');
+            if let Some(l) = out.split_once("<LINE>").map(|(_, l)| l.to_owned()) {
+                map.insert(l.clone(), Vec::new());
+                line = Some(l);
+            } else if let (Some(hit), Some(l)) = (out.split_once("<HIT>"), &line) {
+                map.get_mut(l).unwrap().push(hit.1.to_owned());
+            }
+        }
+        Completions(map)
+    }
+
+    #[track_caller]
+    fn of(&self, line: &str) -> &[String] {
+        self.0
+            .get(line)
+            .unwrap_or_else(|| panic!("{line:?} was not completed: {:?}", self.0))
+    }
+
+    #[track_caller]
+    fn expect(&self, line: &str, wanted: &[&str]) {
+        let got = self.of(line);
+        for w in wanted {
+            assert!(
+                got.iter().any(|g| g == w),
+                "{line:?} offers {got:?}, not {w:?}"
+            );
+        }
+    }
+
+    #[track_caller]
+    fn expect_exactly(&self, line: &str, wanted: &[&str]) {
+        let mut got = self.of(line).to_vec();
+        got.sort();
+        let mut wanted: Vec<String> = wanted.iter().map(|w| (*w).to_owned()).collect();
+        wanted.sort();
+        assert_eq!(got, wanted, "completing {line:?}");
+    }
+
+    #[track_caller]
+    fn expect_none_of(&self, line: &str, unwanted: &[&str]) {
+        let got = self.of(line);
+        for u in unwanted {
+            assert!(
+                !got.iter().any(|g| g == u),
+                "{line:?} offers {u:?}: {got:?}"
+            );
+        }
+    }
+}
+
+/// The lines every shell must complete, and what they must offer.
+const TOOTCTL_LINES: [&str; 9] = [
+    "tootctl ",
+    "tootctl accounts cr",
+    "tootctl settings registrations ",
+    "tootctl email-domain-blocks ",
+    "tootctl media remove --d",
+    "tootctl media remove -",
+    "tootctl settings registrations approved --require-i",
+    "tootguard ex",
+    "tootguard tootctl acc",
+];
+
+#[track_caller]
+fn expect_tootctl(c: &Completions) {
+    c.expect(
+        "tootctl ",
+        &[
+            "accounts",
+            "media",
+            "settings",
+            "email_domain_blocks",
+            "email-domain-blocks",
+            "self-destruct",
+            "version",
+            "help",
+        ],
+    );
+    c.expect_exactly("tootctl accounts cr", &["create"]);
+    c.expect_exactly(
+        "tootctl settings registrations ",
+        &["open", "approved", "close", "help"],
+    );
+    c.expect_exactly(
+        "tootctl email-domain-blocks ",
+        &["list", "add", "remove", "help"],
+    );
+    c.expect_exactly("tootctl media remove --d", &["--days", "--dry-run"]);
+    c.expect(
+        "tootctl media remove -",
+        &["-d", "--days", "-c", "--verbose"],
+    );
+    c.expect_exactly(
+        "tootctl settings registrations approved --require-i",
+        &["--require-invite-text"],
+    );
+    c.expect_exactly("tootguard ex", &["explain"]);
+    c.expect("tootguard tootctl acc", &["accounts"]);
+}
+
+#[test]
+fn checked_in_completion_scripts_are_what_the_binary_prints() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
+    let mut stale = Vec::new();
+    for (shell, file) in SHELLS {
+        let checked_in = fs::read_to_string(dir.join(file)).unwrap_or_default();
+        if checked_in != script(shell) {
+            stale.push(format!(
+                "cargo run -q -- completions {shell} > completions/{file}"
+            ));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "completions/ is out of date; regenerate with:\n{}",
+        stale.join("\n")
+    );
+}
+
+#[test]
+fn the_scripts_name_the_mastodon_version_of_their_tootctl_commands() {
+    for (shell, _) in SHELLS {
+        let header: String = script(shell).lines().take(5).collect();
+        assert!(
+            header.contains("version 4.7.0-alpha.2"),
+            "{shell}: {header}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// bash
+
+/// The words bash gives a completion function: split at blanks and at the
+/// `COMP_WORDBREAKS` characters `:` and `=`, which stand as words of their own.
+fn comp_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for blank_separated in line.split(' ').filter(|w| !w.is_empty()) {
+        let mut word = String::new();
+        for c in blank_separated.chars() {
+            if c == ':' || c == '=' {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                words.push(c.to_string());
+            } else {
+                word.push(c);
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+    }
+    if line.ends_with(' ') {
+        words.push(String::new());
+    }
+    words
+}
+
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Runs `setup` in bash with bash-completion loaded, then completes each
+/// line with whatever function `complete -p` names for its command.
+fn bash(w: &World, setup: &str, lines: &[&str]) -> Completions {
+    let mut driver = String::from(
+        r#"source /usr/share/bash-completion/bash_completion || exit 99
+comp() {
+    local spec fn
+    spec=$(complete -p "${COMP_WORDS[0]}" 2>/dev/null) || { echo "<LINE>$COMP_LINE"; return; }
+    fn=${spec##*-F }
+    fn=${fn%% *}
+    COMP_POINT=${#COMP_LINE}
+    COMPREPLY=()
+    "$fn" "${COMP_WORDS[0]}" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+    echo "<LINE>$COMP_LINE"
+    printf '<HIT>%s\n' "${COMPREPLY[@]}"
+}
+"#,
+    );
+    driver.push_str(setup);
+    driver.push('\n');
+    for line in lines {
+        let words = comp_words(line);
+        let quoted: Vec<String> = words.iter().map(|w| sh_quote(w)).collect();
+        writeln!(
+            driver,
+            "COMP_WORDS=({}) COMP_CWORD={} COMP_LINE={}; comp",
+            quoted.join(" "),
+            words.len() - 1,
+            sh_quote(line)
+        )
+        .unwrap();
+    }
+    let path = w.base().join("driver.bash");
+    fs::write(&path, driver).unwrap();
+    let out = w
+        .cmd("bash")
+        .args(["--noprofile", "--norc"])
+        .arg(&path)
+        .run();
+    out.expect_code(0);
+    Completions::parse(&out.stdout)
+}
+
+#[test]
+fn bash_completes_tootctl_groups_commands_options_and_both_spellings() {
+    let w = World::bare();
+    let setup = format!(
+        "source {}",
+        sh_quote(&script_file(&w, "bash").display().to_string())
+    );
+    let mut lines = TOOTCTL_LINES.to_vec();
+    lines.extend([
+        "tootctl search deploy --only ",
+        "tootctl ip_blocks export --format=",
+    ]);
+    let c = bash(&w, &setup, &lines);
+    expect_tootctl(&c);
+    c.expect_exactly(
+        "tootctl search deploy --only ",
+        &[
+            "instances",
+            "accounts",
+            "tags",
+            "statuses",
+            "public_statuses",
+        ],
+    );
+    c.expect_exactly("tootctl ip_blocks export --format=", &["plain", "nginx"]);
+}
+
+#[test]
+fn bash_completes_rails_tasks_after_their_colons() {
+    let w = World::bare();
+    let setup = format!(
+        "source {}",
+        sh_quote(&script_file(&w, "bash").display().to_string())
+    );
+    let c = bash(
+        &w,
+        &setup,
+        &["rails db:mi", "rails db:migrate:r", "rails assets:"],
+    );
+    // bash replaces only the word after the last colon.
+    c.expect_exactly(
+        "rails db:mi",
+        &["migrate", "migrate:up", "migrate:down", "migrate:redo"],
+    );
+    c.expect_exactly("rails db:migrate:r", &["redo"]);
+    c.expect_exactly("rails assets:", &["precompile"]);
+}
+
+#[test]
+fn bash_leaves_an_existing_rails_completion_alone() {
+    let w = World::bare();
+    let setup = format!(
+        "_mine() {{ COMPREPLY=(mine); }}\ncomplete -F _mine rails\nsource {}",
+        sh_quote(&script_file(&w, "bash").display().to_string())
+    );
+    let c = bash(&w, &setup, &["rails db:mi"]);
+    c.expect_exactly("rails db:mi", &["mine"]);
+}
+
+#[test]
+fn bash_loads_installed_completions_by_name_and_keeps_bash_completions_rake() {
+    let w = World::bare();
+    install(&w);
+    let dir = w.base().join(".local/share/bash-completion/completions");
+    for name in ["tootguard", "tootctl", "rails", "rake"] {
+        assert!(dir.join(name).exists(), "{name} is not installed");
+    }
+    // bash-completion loads a completion the first time its command is
+    // completed; the installed file is what it finds for all four names.
+    let setup = r#"load() { if declare -F _comp_load >/dev/null; then _comp_load "$1"; else __load_completion "$1"; fi; }
+load tootctl; load rails; load rake"#;
+    let c = bash(
+        &w,
+        setup,
+        &["tootctl accounts cr", "rails db:mi", "rake db:mi"],
+    );
+    c.expect_exactly("tootctl accounts cr", &["create"]);
+    c.expect("rails db:mi", &["migrate"]);
+    if Path::new("/usr/share/bash-completion/completions/rake").exists() {
+        // bash-completion's own rake completion (it runs `rake -T`), not ours.
+        c.expect_none_of("rake db:mi", &["migrate", "db:migrate"]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// zsh
+
+/// Completes each line in a fresh interactive zsh under `zpty`, after
+/// `setup` (which loads compinit and the script); a `compadd` wrapper prints
+/// every candidate, and the first completion ends the shell.
+fn zsh(w: &World, setup: &str, lines: &[&str]) -> Completions {
+    let inner = w.base().join("setup.zsh");
+    fs::write(
+        &inner,
+        format!(
+            r#"PS1='' RPS1=''
+unsetopt zle_bracketed_paste 2>/dev/null
+{setup}
+bindkey '^I' complete-word
+compadd() {{
+    # -O, -A and -D collect matches rather than add them: not candidates.
+    if [[ ${{@[1,(i)(-|--)]}} == *-(O|A|D)\ * ]]; then
+        builtin compadd "$@"
+        return
+    fi
+    local -a hits
+    builtin compadd -A hits "$@"
+    local ret=$? hit
+    for hit in $hits; do print -r -- "<HIT>$hit"; done
+    return $ret
+}}
+_test_done() {{ print -r -- "<END>"; exit }}
+comppostfuncs=(_test_done)
+print -r -- "<READY>"
+"#
+        ),
+    )
+    .unwrap();
+    let driver = w.base().join("driver.zsh");
+    fs::write(
+        &driver,
+        format!(
+            r#"zmodload zsh/zpty || exit 99
+for line in "$@"; do
+    zpty z zsh -f -i
+    zpty -w z "source {inner}"
+    zpty -r -m z out '*<READY>*'
+    zpty -w -n z "$line"$'\t'
+    zpty -r -m z out '*<END>*'
+    zpty -d z
+    print -r -- "<LINE>$line"
+    print -r -- "$out"
+done
+"#,
+            inner = inner.display()
+        ),
+    )
+    .unwrap();
+    let out = w
+        .cmd("zsh")
+        .arg("-f")
+        .arg(&driver)
+        .args(lines)
+        .env("TERM", "xterm")
+        .run();
+    out.expect_code(0);
+    // Only the hits printed after the line was typed count.
+    Completions::parse(&out.stdout)
+}
+
+#[test]
+fn zsh_autoloads_from_fpath_and_completes_tootctl_groups_commands_and_options() {
+    let w = World::bare();
+    install(&w);
+    let fpath = w.base().join(".local/share/zsh/site-functions");
+    assert!(fpath.join("_tootguard").exists());
+    let setup = format!(
+        "fpath=({} $fpath)\nautoload -Uz compinit && compinit -u -D",
+        fpath.display()
+    );
+    let mut lines = TOOTCTL_LINES.to_vec();
+    lines.extend(["rails db:mi", "tootctl search deploy --only "]);
+    let c = zsh(&w, &setup, &lines);
+    expect_tootctl(&c);
+    c.expect_exactly(
+        "rails db:mi",
+        &[
+            "db:migrate",
+            "db:migrate:up",
+            "db:migrate:down",
+            "db:migrate:redo",
+        ],
+    );
+    c.expect_exactly(
+        "tootctl search deploy --only ",
+        &[
+            "instances",
+            "accounts",
+            "tags",
+            "statuses",
+            "public_statuses",
+        ],
+    );
+}
+
+#[test]
+fn zsh_works_when_evaluated_after_compinit_and_keeps_an_existing_rails_completion() {
+    let w = World::bare();
+    let script = script_file(&w, "zsh");
+    let setup = format!(
+        r#"autoload -Uz compinit && compinit -u -D
+_mine() {{ compadd mine }}
+compdef _mine rails
+eval "$(<{})""#,
+        script.display()
+    );
+    let c = zsh(&w, &setup, &["tootctl accounts cr", "rails "]);
+    c.expect_exactly("tootctl accounts cr", &["create"]);
+    c.expect_exactly("rails ", &["mine"]);
+
+    // The same shell, asked directly which function completes what.
+    let out = w
+        .cmd("zsh")
+        .args(["-f", "-c"])
+        .arg(format!(
+            "autoload -Uz compinit && compinit -u -D; _mine() {{ compadd mine }}; compdef _mine rails; \
+             eval \"$(<{})\"; print -r -- $_comps[tootctl] $_comps[rails] $_comps[tootguard]",
+            script.display()
+        ))
+        .run();
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout.trim(),
+        "_tootguard _mine _tootguard",
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+}
+
+#[test]
+fn zsh_defers_to_a_rails_completion_found_on_fpath() {
+    let w = World::bare();
+    install(&w);
+    let theirs = w.base().join("theirs");
+    fs::create_dir_all(&theirs).unwrap();
+    fs::write(
+        theirs.join("_rails"),
+        "#compdef rails\ncompadd from-theirs\n",
+    )
+    .unwrap();
+    let ours = w.base().join(".local/share/zsh/site-functions");
+    // Ours first on fpath: compinit binds rails to us, and we step aside.
+    let setup = format!(
+        "fpath=({} {} $fpath)\nautoload -Uz compinit && compinit -u -D",
+        ours.display(),
+        theirs.display()
+    );
+    let c = zsh(&w, &setup, &["rails "]);
+    c.expect_exactly("rails ", &["from-theirs"]);
+}
+
+// ---------------------------------------------------------------------------
+// fish
+
+/// `complete -C LINE` in fish for each line, after `setup`.
+fn fish(w: &World, setup: &str, lines: &[&str]) -> Completions {
+    let mut driver = String::from(setup);
+    driver.push('\n');
+    for line in lines {
+        let quoted = format!("'{}'", line.replace('\\', r"\\").replace('\'', r"\'"));
+        writeln!(
+            driver,
+            "echo '<LINE>'{quoted}\ncomplete -C {quoted} | string replace -r '\\t.*' '' | string replace -r '^' '<HIT>'"
+        )
+        .unwrap();
+    }
+    let path = w.base().join("driver.fish");
+    fs::write(&path, driver).unwrap();
+    let out = w.cmd("fish").arg(&path).run();
+    out.expect_code(0);
+    Completions::parse(&out.stdout)
+}
+
+#[test]
+fn fish_completes_tootctl_groups_commands_options_and_both_spellings() {
+    let w = World::bare();
+    let setup = format!("source {}", script_file(&w, "fish").display());
+    let mut lines = TOOTCTL_LINES.to_vec();
+    lines.extend(["tootctl medai ", "rails db:mi"]);
+    let c = fish(&w, &setup, &lines);
+    expect_tootctl(&c);
+    c.expect_exactly("tootctl medai ", &[]);
+    c.expect_exactly(
+        "rails db:mi",
+        &[
+            "db:migrate",
+            "db:migrate:up",
+            "db:migrate:down",
+            "db:migrate:redo",
+        ],
+    );
+}
+
+#[test]
+fn fish_loads_installed_completions_by_name_and_keeps_a_rake_fish_it_finds() {
+    let w = World::bare();
+    install(&w);
+    let theirs = w.base().join("theirs");
+    fs::create_dir_all(&theirs).unwrap();
+    fs::write(
+        theirs.join("rake.fish"),
+        "complete -c rake -f -a from-theirs\n",
+    )
+    .unwrap();
+    // fish finds tootctl.fish and rails.fish in ~/.config/fish/completions.
+    let setup = format!("set -a fish_complete_path {}", theirs.display());
+    let c = fish(
+        &w,
+        &setup,
+        &[
+            "tootctl accounts cr",
+            "rails db:mi",
+            "rake ",
+            "tootguard ex",
+        ],
+    );
+    c.expect_exactly("tootctl accounts cr", &["create"]);
+    c.expect("rails db:mi", &["db:migrate"]);
+    c.expect_exactly("rake ", &["from-theirs"]);
+    c.expect_exactly("tootguard ex", &["explain"]);
+}

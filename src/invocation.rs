@@ -137,7 +137,7 @@ impl Invocation {
                     &self.rake_assignments(),
                 )
                 .map_err(|e| format!("{e:#}"))?;
-                config.register_secrets();
+                register_secrets(&config);
                 Ok(config)
             })
             .as_ref()
@@ -148,6 +148,31 @@ impl Invocation {
     /// ("environment", ".env.production line 12"). Errors are the reader's.
     pub fn setting(&self, name: &str) -> Result<Option<(String, String)>, String> {
         let config = self.config().map_err(str::to_owned)?;
-        config.setting(name)
+        match config.known(name) {
+            Ok(found) => {
+                Ok(found.map(|(value, setting)| (value.to_owned(), setting.source.to_string())))
+            }
+            Err(e) => Err(format!("{e:#}")),
+        }
+    }
+}
+
+/// Every secret Mastodon would see — secret-named variables and the password
+/// inside a database URL — goes to the redactor before anything is printed.
+fn register_secrets(config: &MastodonConfig) {
+    for (key, setting) in config.iter() {
+        let Some(value) = setting.value.known() else {
+            continue;
+        };
+        if crate::redact::is_secret_name(key) {
+            crate::redact::register(value);
+        }
+        if key.ends_with("DATABASE_URL") {
+            if let Ok(Some(password)) =
+                crate::config::database_url::parse(value).and_then(|url| url.password())
+            {
+                crate::redact::register(&password);
+            }
+        }
     }
 }

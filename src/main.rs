@@ -8,7 +8,6 @@
 //! taken before clap is built, so `tootctl --help` reaches tootctl untouched.
 
 mod cli;
-#[path = "config_stub.rs"]
 mod config;
 mod exec;
 mod exit;

@@ -44,15 +44,6 @@ pub fn register(secret: &str) {
     }
 }
 
-/// Registers the values of every secret-named variable of an environment.
-pub fn register_env<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) {
-    for (name, value) in vars {
-        if is_secret_name(name) {
-            register(value);
-        }
-    }
-}
-
 /// The value of `name` as it may be shown.
 pub fn value(name: &str, value: &str) -> String {
     if is_secret_name(name) {

@@ -6,6 +6,7 @@
 //! re-implements a guard.
 
 pub mod memory;
+pub mod pgbouncer;
 pub mod rails_env;
 pub mod workdir;
 
@@ -93,6 +94,8 @@ const GUARDS: &[Guard] = &[
     workdir::check_root,
     rails_env::check,
     workdir::check,
+    pgbouncer::check,
+    pgbouncer::check_post_deploy,
     memory::check,
 ];
 

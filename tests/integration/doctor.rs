@@ -274,7 +274,6 @@ fn doctor_warns_when_the_version_file_is_missing_or_unreadable() {
 // Needs the configuration reader (src/config/) in place of config_stub.rs,
 // which reads no file and so never fails.
 #[test]
-#[ignore = "needs the .env reader (src/config/) instead of src/config_stub.rs"]
 fn doctor_fails_when_an_env_file_cannot_be_read() {
     let s = Setup::good();
     let env = s.w.root.join(".env.production");
@@ -288,7 +287,6 @@ fn doctor_fails_when_an_env_file_cannot_be_read() {
 }
 
 #[test]
-#[ignore = "needs the .env reader (src/config/) instead of src/config_stub.rs"]
 fn doctor_warns_when_an_env_file_sets_skip_post_deployment_migrations() {
     let s = Setup::good();
     fs::write(

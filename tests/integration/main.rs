@@ -1,7 +1,12 @@
 //! tootguard's integration tests: one binary, real processes (STYLE.md).
 
+mod completions;
+mod doctor;
+mod e2e_smoke;
+mod e2e_support;
 mod explain;
 mod harness;
 mod install;
 mod memory;
 mod shim;
+mod upgrade;

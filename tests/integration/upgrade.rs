@@ -114,7 +114,6 @@ fn post_migrate_runs_without_skip_post_deployment_migrations_even_when_the_shell
 }
 
 #[test]
-#[ignore = "needs the .env reader (src/config/) instead of src/config_stub.rs"]
 fn post_migrate_refuses_to_run_when_an_env_file_sets_skip_post_deployment_migrations() {
     let s = Setup::good();
     fs::write(

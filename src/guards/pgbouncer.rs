@@ -1,0 +1,376 @@
+//! Migrations go to PostgreSQL directly, never through PgBouncer.
+//!
+//! Rails takes a session-level `pg_advisory_lock` for a migration; in
+//! PgBouncer's transaction pooling the unlock can reach another server
+//! connection (`WARNING: you don't own a lock of type ExclusiveLock`, then
+//! `ActiveRecord::ConcurrentMigrationError … Failed to release advisory
+//! lock`), and the lock can stay held on a pooled connection. Mastodon's docs
+//! say to run every migration with `DB_PORT=5432`; this guard does it for the
+//! child only, after checking that the direct endpoint answers — it never
+//! falls back to PgBouncer. With `DATABASE_URL` in effect `DB_PORT` does
+//! nothing (Rails merges the URL over `DB_*`), so the URL's host and port are
+//! rewritten instead, every other byte kept.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+use super::{Change, Level, Verdict};
+use crate::config::Database;
+use crate::config::database_url;
+use crate::invocation::Invocation;
+
+pub const ID: &str = "pgbouncer";
+pub const POST_DEPLOY_ID: &str = "post-deploy";
+
+/// Tasks that take the migration lock or run DDL (MASTODON.md).
+pub const MIGRATION_TASKS: &[&str] = &[
+    "db:migrate",
+    "db:migrate:up",
+    "db:migrate:down",
+    "db:migrate:redo",
+    "db:rollback",
+    "db:forward",
+    "db:prepare",
+    "db:setup",
+    "db:schema:load",
+    "mastodon:setup",
+];
+
+/// PgBouncer's default port; PostgreSQL's.
+const PGBOUNCER_PORT: u16 = 6432;
+const POSTGRES_PORT: u16 = 5432;
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
+
+const DIRECT_HOST: &str = "TOOTGUARD_DIRECT_DB_HOST";
+const DIRECT_PORT: &str = "TOOTGUARD_DIRECT_DB_PORT";
+const DIRECT_USER: &str = "TOOTGUARD_DIRECT_DB_USER";
+const DIRECT_PASS: &str = "TOOTGUARD_DIRECT_DB_PASS";
+
+/// Where a migration would go, and where tootguard sends it instead.
+#[derive(Debug)]
+pub struct Route {
+    /// The connection Mastodon would use, before tootguard's changes.
+    pub database: Database,
+    /// The direct PostgreSQL endpoint, when the bypass applies.
+    pub direct: Option<Direct>,
+    /// Why there is no bypass, or a warning to give.
+    pub note: Option<(Level, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Direct {
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// True when explicit TOOTGUARD_DIRECT_DB_* settings chose it.
+    pub configured: bool,
+}
+
+pub fn applies(inv: &Invocation) -> bool {
+    inv.runs_any_task(MIGRATION_TASKS)
+}
+
+/// Works out the route for `inv` from what Mastodon would see. Errors are
+/// one-paragraph messages (file and line where a value came from a file).
+pub fn route(inv: &Invocation) -> Result<Route, String> {
+    let config = inv
+        .config()
+        .map_err(|e| format!("cannot read Mastodon's configuration to find the database: {e}"))?;
+    let database = config.database().map_err(|e| format!("{e:#}"))?;
+    let direct_host = inv
+        .setting(DIRECT_HOST)?
+        .map(|(v, _)| v)
+        .filter(|v| !v.is_empty());
+    let direct_port = match inv.setting(DIRECT_PORT)? {
+        Some((v, _)) if v.is_empty() => None,
+        Some((v, source)) => Some(v.trim().parse::<u16>().map_err(|_| {
+            format!(
+                "{DIRECT_PORT} is {v:?} ({source}), not a port number. Set it to the port \
+                 PostgreSQL itself listens on, usually 5432."
+            )
+        })?),
+        None => None,
+    };
+    let direct_user = inv
+        .setting(DIRECT_USER)?
+        .map(|(v, _)| v)
+        .filter(|v| !v.is_empty());
+    let direct_pass = inv.setting(DIRECT_PASS)?.map(|(v, _)| v);
+    let configured = direct_host.is_some() || direct_port.is_some() || direct_user.is_some();
+
+    let direct = if configured {
+        Some(Direct {
+            host: direct_host.unwrap_or_else(|| database.host.clone()),
+            port: direct_port.unwrap_or(POSTGRES_PORT),
+            user: direct_user,
+            password: direct_pass,
+            configured: true,
+        })
+    } else if database.port == PGBOUNCER_PORT {
+        // PgBouncer's default port: PgBouncer in front of PostgreSQL on
+        // 5432 of the same host, as in Mastodon's scaling guide.
+        Some(Direct {
+            host: database.host.clone(),
+            port: POSTGRES_PORT,
+            user: None,
+            password: None,
+            configured: false,
+        })
+    } else {
+        None
+    };
+
+    let mut note = None;
+    let direct = match direct {
+        // Already direct: nothing to change.
+        Some(d)
+            if d.host == database.host
+                && d.port == database.port
+                && d.user.is_none()
+                && d.password.is_none() =>
+        {
+            note = Some((
+                Level::Ok,
+                format!(
+                    "the migration already goes to the direct endpoint {}",
+                    endpoint(&d.host, d.port)
+                ),
+            ));
+            None
+        }
+        Some(d) => Some(d),
+        None => {
+            let prepared = inv.setting("PREPARED_STATEMENTS")?.map(|(v, _)| v);
+            note = Some(if prepared.as_deref() == Some("false") {
+                (
+                    Level::Warn,
+                    format!(
+                        "PREPARED_STATEMENTS=false suggests a connection pooler in front of \
+                         PostgreSQL, but the database port is {} (not PgBouncer's 6432), so \
+                         tootguard cannot tell where PostgreSQL itself listens; the migration \
+                         goes to {} as configured. If that is PgBouncer, set \
+                         TOOTGUARD_DIRECT_DB_HOST and TOOTGUARD_DIRECT_DB_PORT (and \
+                         TOOTGUARD_DIRECT_DB_USER/TOOTGUARD_DIRECT_DB_PASS if PgBouncer's users \
+                         are not PostgreSQL roles) in .env.production.",
+                        database.port,
+                        endpoint(&database.host, database.port)
+                    ),
+                )
+            } else {
+                (
+                    Level::Ok,
+                    format!(
+                        "no PgBouncer detected: the migration goes to {} as configured",
+                        endpoint(&database.host, database.port)
+                    ),
+                )
+            });
+            None
+        }
+    };
+    Ok(Route {
+        database,
+        direct,
+        note,
+    })
+}
+
+pub fn check(inv: &Invocation) -> Option<Verdict> {
+    if !applies(inv) {
+        return None;
+    }
+    let route = match route(inv) {
+        Ok(route) => route,
+        Err(message) => {
+            return Some(
+                Verdict::new(
+                    ID,
+                    Level::Block,
+                    format!("{message} Not running the migration."),
+                )
+                .fix(
+                    "Fix the configuration, or set TOOTGUARD_DIRECT_DB_HOST and \
+                         TOOTGUARD_DIRECT_DB_PORT to PostgreSQL's own address.",
+                ),
+            );
+        }
+    };
+    let Some(direct) = &route.direct else {
+        let (level, message) = route.note.unwrap_or((Level::Ok, String::new()));
+        return Some(Verdict::new(ID, level, message));
+    };
+    let db = &route.database;
+    let pooled = endpoint(&db.host, db.port);
+    let target = endpoint(&direct.host, direct.port);
+
+    if let Err(tried) = probe(&direct.host, direct.port) {
+        return Some(
+            Verdict::new(
+                ID,
+                Level::Block,
+                format!(
+                    "the migration must not go through PgBouncer ({pooled}), and PostgreSQL's \
+                     direct endpoint does not answer: {tried}. Not running the migration."
+                ),
+            )
+            .fix(format!(
+                "Start PostgreSQL, or tell tootguard where it listens: set \
+                 TOOTGUARD_DIRECT_DB_HOST and TOOTGUARD_DIRECT_DB_PORT (and \
+                 TOOTGUARD_DIRECT_DB_USER/TOOTGUARD_DIRECT_DB_PASS when PgBouncer's users are \
+                 not PostgreSQL roles) in the environment or in .env.production.{}",
+                if direct.configured {
+                    ""
+                } else {
+                    " tootguard assumed PostgreSQL on port 5432 of the same host because the \
+                     configured port is PgBouncer's default, 6432."
+                }
+            )),
+        );
+    }
+
+    let mut verdict = Verdict::new(
+        ID,
+        Level::Notice,
+        format!("migrating directly to PostgreSQL at {target}, skipping PgBouncer at {pooled}"),
+    );
+    if db.via_url {
+        let url = db.url.as_deref().unwrap_or_default();
+        let host = (direct.host != db.host).then_some(direct.host.as_str());
+        match database_url::rewrite(
+            url,
+            host,
+            Some(direct.port),
+            direct.user.as_deref(),
+            direct.password.as_deref(),
+        ) {
+            Ok(new_url) => {
+                let variable = db.url_variable.unwrap_or("DATABASE_URL");
+                verdict = verdict.change(Change::SetEnv(variable, new_url.into()));
+            }
+            Err(e) => {
+                return Some(Verdict::new(
+                    ID,
+                    Level::Block,
+                    format!(
+                        "cannot point DATABASE_URL at the direct endpoint {target}: {e}. Not \
+                         running the migration."
+                    ),
+                ));
+            }
+        }
+    } else {
+        if direct.host != db.host {
+            verdict = verdict.change(Change::SetEnv("DB_HOST", direct.host.clone().into()));
+        }
+        verdict = verdict.change(Change::SetEnv("DB_PORT", direct.port.to_string().into()));
+        if let Some(user) = &direct.user {
+            verdict = verdict.change(Change::SetEnv("DB_USER", user.clone().into()));
+        }
+        if let Some(password) = &direct.password {
+            verdict = verdict.change(Change::SetEnv("DB_PASS", password.clone().into()));
+        }
+    }
+    // A rake-style argument (`rails db:migrate DB_PORT=6432`) is copied into
+    // ENV by Rake after tootguard's changes, so it would undo the bypass.
+    for (key, value) in inv.rake_assignments() {
+        let overridden = verdict
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::SetEnv(name, _) if *name == key));
+        if overridden {
+            return Some(
+                Verdict::new(
+                    ID,
+                    Level::Block,
+                    format!(
+                        "the argument {key}={} points the migration at PgBouncer ({pooled}); \
+                         Rake applies it after tootguard's changes, so the migration would go \
+                         through PgBouncer. Not running it.",
+                        crate::redact::value(&key, &value)
+                    ),
+                )
+                .fix(format!(
+                    "Drop the argument (tootguard sends the migration to {target}), or give \
+                     the direct endpoint instead."
+                )),
+            );
+        }
+    }
+    Some(verdict)
+}
+
+/// `SKIP_POST_DEPLOYMENT_MIGRATIONS` set to a value that reads like "no".
+///
+/// Mastodon tests presence only (`lib/mastodon/database.rb`): any value —
+/// `false`, `0`, `no`, empty — skips the post-deployment migrations.
+pub fn check_post_deploy(inv: &Invocation) -> Option<Verdict> {
+    if !applies(inv) {
+        return None;
+    }
+    const NAME: &str = "SKIP_POST_DEPLOYMENT_MIGRATIONS";
+    let (value, source) = match inv.setting(NAME) {
+        Ok(Some(found)) => found,
+        Ok(None) | Err(_) => return None, // config errors are the pgbouncer check's
+    };
+    let lowered = value.trim().to_ascii_lowercase();
+    if matches!(lowered.as_str(), "false" | "0" | "no" | "off" | "") {
+        Some(
+            Verdict::new(
+                POST_DEPLOY_ID,
+                Level::Warn,
+                format!(
+                    "{NAME} is set to {value:?} ({source}), but Mastodon treats any value as \
+                     \"skip\": the post-deployment migrations will not run."
+                ),
+            )
+            .fix(format!(
+                "To run them, remove the variable (`unset {NAME}`, or delete it from the file)."
+            )),
+        )
+    } else {
+        Some(Verdict::new(
+            POST_DEPLOY_ID,
+            Level::Ok,
+            format!("{NAME} is set ({source}): post-deployment migrations are skipped"),
+        ))
+    }
+}
+
+/// `host:port`, bracketing IPv6 addresses; a socket directory as its path.
+pub fn endpoint(host: &str, port: u16) -> String {
+    if host.starts_with('/') {
+        format!("{host} (socket .s.PGSQL.{port})")
+    } else if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Does anything answer at `host:port`? A host starting with `/` is a Unix
+/// socket directory: the socket file `<dir>/.s.PGSQL.<port>` must exist.
+/// Otherwise a TCP connect to each resolved address, with a short timeout.
+pub fn probe(host: &str, port: u16) -> Result<(), String> {
+    if host.starts_with('/') {
+        let socket = Path::new(host).join(format!(".s.PGSQL.{port}"));
+        return match std::fs::symlink_metadata(&socket) {
+            Ok(meta) if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) => Ok(()),
+            Ok(_) => Err(format!("{} exists but is not a socket", socket.display())),
+            Err(_) => Err(format!("there is no socket {}", socket.display())),
+        };
+    }
+    let addresses: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut tried = Vec::new();
+    for address in &addresses {
+        match TcpStream::connect_timeout(address, CONNECT_TIMEOUT) {
+            Ok(_) => return Ok(()),
+            Err(e) => tried.push(format!("{address}: {e}")),
+        }
+    }
+    Err(format!("tried TCP {}", tried.join("; ")))
+}

@@ -167,12 +167,11 @@ fn register_secrets(config: &MastodonConfig) {
         if crate::redact::is_secret_name(key) {
             crate::redact::register(value);
         }
-        if key.ends_with("DATABASE_URL") {
-            if let Ok(Some(password)) =
+        if key.ends_with("DATABASE_URL")
+            && let Ok(Some(password)) =
                 crate::config::database_url::parse(value).and_then(|url| url.password())
-            {
-                crate::redact::register(&password);
-            }
+        {
+            crate::redact::register(&password);
         }
     }
 }

@@ -44,7 +44,6 @@ pub struct Args {
 /// How long `ruby` or `node` may take to print its version.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the database may take to accept a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Any value, even `false`, skips post-deployment migrations
 /// (`lib/mastodon/database.rb` tests presence).
 pub const SKIP_POST: &str = "SKIP_POST_DEPLOYMENT_MIGRATIONS";
@@ -856,106 +855,63 @@ pub fn skip_post_in_file(inv: &Invocation) -> Option<String> {
     }
 }
 
-/// The database endpoint, as configured, accepts a connection.
+/// The database endpoint, as configured, accepts a connection; behind
+/// PgBouncer, so does PostgreSQL's direct endpoint that migrations will use.
+/// The endpoints and the probe are the PgBouncer guard's own.
 fn database(inv: &Invocation) -> Check {
     const ID: &str = "database";
-    // TODO(pgbouncer): take the configured endpoint (DATABASE_URL included)
-    // and the reachability test from the PgBouncer guard once it lands,
-    // instead of the DB_HOST/DB_PORT reading and `answers` below.
-    let setting = |name: &str| inv.setting(name);
-    match setting("DATABASE_URL") {
+    let route = match guards::pgbouncer::route(inv) {
+        Ok(route) => route,
         Err(e) => {
-            return Check::new(
-                ID,
-                Status::Fail,
-                format!("cannot read the database settings: {e}"),
-            )
-            .fix("Fix the configuration (see the `config` check).");
+            return Check::new(ID, Status::Fail, e)
+                .fix("Fix the database settings in .env.production (see the `config` check).");
         }
-        Ok(Some(_)) => {
-            return Check::new(
-                ID,
-                Status::Warn,
-                "DATABASE_URL is set: reaching the database it names is not checked yet",
-            )
-            .fix("Check by hand that PostgreSQL answers at the host and port DATABASE_URL names.");
-        }
-        Ok(None) => {}
-    }
-    let (host, host_source) = match setting("DB_HOST") {
-        Ok(Some((v, source))) => (v, source),
-        Ok(None) => ("localhost".to_owned(), "default".to_owned()),
-        Err(e) => return Check::new(ID, Status::Fail, format!("cannot read DB_HOST: {e}")),
     };
-    let (port, port_source) = match setting("DB_PORT") {
-        Ok(Some((v, source))) => (v, source),
-        Ok(None) => ("5432".to_owned(), "default".to_owned()),
-        Err(e) => return Check::new(ID, Status::Fail, format!("cannot read DB_PORT: {e}")),
-    };
-    let Ok(port_number) = port.trim().parse::<u16>() else {
+    let db = &route.database;
+    let configured = guards::pgbouncer::endpoint(&db.host, db.port);
+    let via = db.url_variable.unwrap_or("DB_HOST/DB_PORT");
+    if let Err(why) = guards::pgbouncer::probe(&db.host, db.port) {
         return Check::new(
             ID,
             Status::Fail,
-            format!("DB_PORT is {port:?} ({port_source}), not a port number"),
-        )
-        .fix("Set DB_PORT to PostgreSQL's port (5432, or 6432 for PgBouncer) in .env.production.");
-    };
-    if host.is_empty() {
-        return Check::new(
-            ID,
-            Status::Warn,
-            format!(
-                "DB_HOST is empty ({host_source}): libpq's default socket is used; not checked"
-            ),
-        )
-        .fix("Set DB_HOST in .env.production (the docs use /var/run/postgresql).");
-    }
-    let sources = format!("DB_HOST from {host_source}, DB_PORT from {port_source}");
-    match answers(&host, port_number) {
-        Ok(endpoint) => Check::new(
-            ID,
-            Status::Ok,
-            format!("the database answers at {endpoint} ({sources})"),
-        ),
-        Err((endpoint, why)) => Check::new(
-            ID,
-            Status::Fail,
-            format!("nothing answers at {endpoint} ({sources}): {why}"),
+            format!("nothing answers at {configured} (from {via}): {why}"),
         )
         .fix(
             "Start PostgreSQL (or PgBouncer) — `systemctl start postgresql` as root — or \
-             correct DB_HOST/DB_PORT in .env.production.",
+             correct the database settings in .env.production.",
+        );
+    }
+    let Some(direct) = &route.direct else {
+        return Check::new(
+            ID,
+            Status::Ok,
+            format!("the database answers at {configured} (from {via})"),
+        );
+    };
+    let target = guards::pgbouncer::endpoint(&direct.host, direct.port);
+    match guards::pgbouncer::probe(&direct.host, direct.port) {
+        Ok(()) => Check::new(
+            ID,
+            Status::Ok,
+            format!(
+                "PgBouncer answers at {configured}, and PostgreSQL answers directly at {target} \
+                 (where migrations will go)"
+            ),
+        ),
+        Err(why) => Check::new(
+            ID,
+            Status::Fail,
+            format!(
+                "PgBouncer answers at {configured}, but PostgreSQL's direct endpoint {target}, \
+                 where migrations must go, does not: {why}"
+            ),
+        )
+        .fix(
+            "Set TOOTGUARD_DIRECT_DB_HOST and TOOTGUARD_DIRECT_DB_PORT (and \
+             TOOTGUARD_DIRECT_DB_USER/TOOTGUARD_DIRECT_DB_PASS when PgBouncer's users are not \
+             PostgreSQL roles) in .env.production to where PostgreSQL itself listens.",
         ),
     }
-}
-
-/// Connects to the endpoint: the socket file `<dir>/.s.PGSQL.<port>` for a
-/// host that is a directory (libpq's rule), TCP otherwise.
-fn answers(host: &str, port: u16) -> Result<String, (String, String)> {
-    if host.starts_with('/') {
-        let socket = Path::new(host).join(format!(".s.PGSQL.{port}"));
-        let shown = socket.display().to_string();
-        return std::os::unix::net::UnixStream::connect(&socket)
-            .map(|_| shown.clone())
-            .map_err(|e| (shown, e.to_string()));
-    }
-    let shown = format!("{host}:{port}");
-    let addrs = match std::net::ToSocketAddrs::to_socket_addrs(&(host, port)) {
-        Ok(addrs) => addrs.collect::<Vec<_>>(),
-        Err(e) => return Err((shown, format!("cannot resolve {host}: {e}"))),
-    };
-    let mut tried = Vec::new();
-    for addr in &addrs {
-        match std::net::TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
-            Ok(_) => return Ok(shown),
-            Err(e) if addrs.len() == 1 => tried.push(e.to_string()),
-            Err(e) => tried.push(format!("{addr}: {e}")),
-        }
-    }
-    if tried.is_empty() {
-        tried.push(format!("{host} resolves to no address"));
-    }
-    Err((shown, tried.join("; ")))
 }
 
 /// The memory guard's verdict for `rails assets:precompile`.

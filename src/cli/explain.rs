@@ -12,7 +12,7 @@ use std::io::Write;
 use serde_json::{Map, Value, json};
 
 use crate::exec::Plan;
-use crate::guards::{self, Change, Level, Verdict};
+use crate::guards::{self, Change, Level, Verdict, pgbouncer};
 use crate::invocation::{Invocation, Tool};
 use crate::resolve::{self, SelfId};
 use crate::{redact, settings};
@@ -42,6 +42,9 @@ pub struct Explanation {
     pub program: Result<Plan, String>,
     pub verdicts: Vec<Verdict>,
     pub bypass: bool,
+    /// For migration tasks: the database Mastodon would use, and the direct
+    /// endpoint the PgBouncer bypass would send the migration to.
+    pub route: Option<Result<pgbouncer::Route, String>>,
 }
 
 impl Explanation {
@@ -62,11 +65,13 @@ impl Explanation {
             }
             plan
         });
+        let route = pgbouncer::applies(&inv).then(|| pgbouncer::route(&inv));
         Ok(Explanation {
             inv,
             program,
             verdicts,
             bypass,
+            route,
         })
     }
 
@@ -107,6 +112,15 @@ impl Explanation {
                 "message": redact::scrub(e), "fix": null}));
         }
         let plan = self.program.as_ref().ok();
+        let route = self.route.as_ref().and_then(|r| r.as_ref().ok());
+        let database = route.map_or(Value::Null, |r| {
+            let db = &r.database;
+            json!({"host": db.host, "port": db.port, "name": db.name, "user": db.user,
+                   "via_url": db.via_url})
+        });
+        let direct = route
+            .and_then(|r| r.direct.as_ref())
+            .map_or(Value::Null, |d| json!({"host": d.host, "port": d.port}));
         json!({
             "tool": self.inv.tool.name(),
             "program": plan.map(|p| p.program.to_string_lossy().into_owned()),
@@ -120,6 +134,8 @@ impl Explanation {
             "env": env,
             "checks": checks,
             "would_exec": self.would_exec(),
+            "database": database,
+            "direct": direct,
         })
     }
 
@@ -181,6 +197,24 @@ impl Explanation {
                     None => format!("{name} removed"),
                 },
             );
+        }
+        if let Some(Ok(route)) = &self.route {
+            let db = &route.database;
+            line(
+                "database",
+                format!(
+                    "{} database {} as {}{}",
+                    pgbouncer::endpoint(&db.host, db.port),
+                    db.name,
+                    db.user,
+                    db.url_variable
+                        .map(|v| format!(" (from {v})"))
+                        .unwrap_or_default()
+                ),
+            );
+            if let Some(direct) = &route.direct {
+                line("direct", pgbouncer::endpoint(&direct.host, direct.port));
+            }
         }
         out.push_str("checks\n");
         if self.bypass {

@@ -212,7 +212,8 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
                 Level::Block,
                 format!(
                     "the migration must not go through PgBouncer ({pooled}), and PostgreSQL's \
-                     direct endpoint does not answer: {tried}. Not running the migration."
+                     direct endpoint {target} does not answer ({tried}). Not running the \
+                     migration."
                 ),
             )
             .fix(format!(
@@ -350,16 +351,15 @@ pub fn endpoint(host: &str, port: u16) -> String {
 }
 
 /// Does anything answer at `host:port`? A host starting with `/` is a Unix
-/// socket directory: the socket file `<dir>/.s.PGSQL.<port>` must exist.
+/// socket directory: the socket `<dir>/.s.PGSQL.<port>` must accept a
+/// connection (a stale socket file left by a stopped server does not).
 /// Otherwise a TCP connect to each resolved address, with a short timeout.
 pub fn probe(host: &str, port: u16) -> Result<(), String> {
     if host.starts_with('/') {
         let socket = Path::new(host).join(format!(".s.PGSQL.{port}"));
-        return match std::fs::symlink_metadata(&socket) {
-            Ok(meta) if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) => Ok(()),
-            Ok(_) => Err(format!("{} exists but is not a socket", socket.display())),
-            Err(_) => Err(format!("there is no socket {}", socket.display())),
-        };
+        return std::os::unix::net::UnixStream::connect(&socket)
+            .map(|_| ())
+            .map_err(|e| format!("cannot connect to the socket {}: {e}", socket.display()));
     }
     let addresses: Vec<_> = (host, port)
         .to_socket_addrs()
@@ -371,6 +371,9 @@ pub fn probe(host: &str, port: u16) -> Result<(), String> {
             Ok(_) => return Ok(()),
             Err(e) => tried.push(format!("{address}: {e}")),
         }
+    }
+    if tried.is_empty() {
+        return Err(format!("{host} resolves to no address"));
     }
     Err(format!("tried TCP {}", tried.join("; ")))
 }

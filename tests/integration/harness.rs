@@ -188,11 +188,6 @@ impl Cmd {
         self
     }
 
-    pub fn env_remove(mut self, name: impl AsRef<OsStr>) -> Self {
-        self.command.env_remove(name);
-        self
-    }
-
     pub fn dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.command.current_dir(dir);
         self

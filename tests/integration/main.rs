@@ -2,11 +2,13 @@
 
 mod completions;
 mod doctor;
+mod e2e_pgbouncer;
 mod e2e_smoke;
 mod e2e_support;
 mod explain;
 mod harness;
 mod install;
 mod memory;
+mod pgbouncer;
 mod shim;
 mod upgrade;

@@ -1,0 +1,248 @@
+//! The PgBouncer bypass, proven on real parts: PostgreSQL 15, PgBouncer 1.18
+//! in transaction mode and a Rails 6.1 app from Debian's packages, with
+//! pgbench-driven load on the pool. Each migration records the route it took
+//! (PgBouncer's `application_name_add_host = 1` marks its sessions), so the
+//! tests prove where a migration went, not only that it succeeded.
+
+use std::process::{Command, Output};
+
+use crate::e2e_support::{
+    Load, MIGRATION_VERSIONS, RAILS_TIMEOUT, RailsApp, Servers, combined, passed_through_pgbouncer,
+    run, scrub_env,
+};
+use crate::harness::{tootguard, write_executable};
+
+const LOAD_CLIENTS: u32 = 8;
+
+/// `tootguard rails ARGS` in the app, with no RAILS_ENV (tootguard adds it)
+/// and nothing inherited that names a database.
+fn through_tootguard(app: &RailsApp, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(tootguard());
+    scrub_env(&mut cmd)
+        .env_remove("RAILS_ENV")
+        .env_remove("TOOTGUARD_EXEC")
+        .env("NO_COLOR", "1")
+        .current_dir(app.dir())
+        .arg("rails")
+        .args(args)
+        .envs(envs.iter().copied());
+    run(&mut cmd, RAILS_TIMEOUT)
+}
+
+/// PgBouncer in front, on its random port, and the direct endpoint named in
+/// `.env.production` the way an admin would (the test's PostgreSQL is not on
+/// 5432, so the 6432 → 5432 default does not apply here).
+fn app_with_direct_setting(servers: &Servers, db: &str) -> RailsApp {
+    let app = RailsApp::behind_bouncer(servers, db);
+    app.write_env_production(&format!(
+        "{}TOOTGUARD_DIRECT_DB_HOST=127.0.0.1\nTOOTGUARD_DIRECT_DB_PORT={}\n",
+        app.default_env_production(),
+        servers.pg_port()
+    ));
+    app
+}
+
+#[track_caller]
+fn assert_all_direct(app: &RailsApp, servers: &Servers, out: &Output) {
+    let text = combined(out);
+    assert!(
+        out.status.success(),
+        "migration failed ({}):\n{text}",
+        out.status
+    );
+    assert_eq!(
+        app.applied_versions(servers),
+        MIGRATION_VERSIONS.to_vec(),
+        "{text}"
+    );
+    let routes = app.routes(servers);
+    assert_eq!(routes.len(), MIGRATION_VERSIONS.len(), "{routes:?}");
+    for (version, application_name) in &routes {
+        assert!(
+            !passed_through_pgbouncer(application_name),
+            "migration {version} went through PgBouncer ({application_name:?})"
+        );
+    }
+    assert_eq!(
+        servers.advisory_locks(app.db_name()),
+        0,
+        "a migration lock leaked"
+    );
+}
+
+#[test]
+fn under_pgbouncer_load_tootguard_sends_every_migration_directly_and_without_it_they_fail() {
+    let servers = Servers::shared();
+
+    // The control: the same app, the same load, no tootguard.
+    let control_db = servers.fresh_database("tg_ctl");
+    let control = app_with_direct_setting(servers, &control_db);
+    let load = Load::holding_lock_server(servers, &control_db, LOAD_CLIENTS);
+    let mut cmd = control.command("rails");
+    cmd.arg("db:migrate");
+    let without = run(&mut cmd, RAILS_TIMEOUT);
+    drop(load);
+    assert!(
+        !without.status.success() && combined(&without).contains("advisory lock"),
+        "without tootguard the migration should fail on the advisory lock:\n{}",
+        combined(&without)
+    );
+
+    let db = servers.fresh_database("tg_env");
+    let app = app_with_direct_setting(servers, &db);
+    let mut load = Load::holding_lock_server(servers, &db, LOAD_CLIENTS);
+    let out = through_tootguard(&app, &["db:migrate"], &[]);
+    assert!(load.is_running(), "the load ended before the migration did");
+    drop(load);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("RAILS_ENV was not set"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "migrating directly to PostgreSQL at 127.0.0.1:{}, skipping PgBouncer at 127.0.0.1:{}",
+            servers.pg_port(),
+            servers.bouncer_port()
+        )),
+        "{stderr}"
+    );
+    assert_all_direct(&app, servers, &out);
+}
+
+#[test]
+fn under_pgbouncer_load_a_database_url_is_rewritten_to_the_direct_endpoint() {
+    let servers = Servers::shared();
+    let db = servers.fresh_database("tg_url");
+    let app = RailsApp::behind_bouncer(servers, &db);
+    app.write_env_production(&format!(
+        "DATABASE_URL=postgresql://postgres@127.0.0.1:{}/{db}?prepared_statements=false\n\
+         PREPARED_STATEMENTS=false\nTOOTGUARD_DIRECT_DB_PORT={}\n",
+        servers.bouncer_port(),
+        servers.pg_port()
+    ));
+    let mut load = Load::holding_lock_server(servers, &db, LOAD_CLIENTS);
+    let out = through_tootguard(&app, &["db:migrate"], &[]);
+    assert!(load.is_running(), "the load ended before the migration did");
+    drop(load);
+    assert_all_direct(&app, servers, &out);
+}
+
+#[test]
+fn a_closed_direct_port_blocks_before_any_migration_runs() {
+    let servers = Servers::shared();
+    let db = servers.fresh_database("tg_blk");
+    let app = RailsApp::behind_bouncer(servers, &db);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    app.write_env_production(&format!(
+        "{}TOOTGUARD_DIRECT_DB_PORT={closed}\n",
+        app.default_env_production()
+    ));
+    let out = through_tootguard(&app, &["db:migrate"], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", combined(&out));
+    assert!(combined(&out).contains("does not answer"));
+    assert!(app.applied_versions(servers).is_empty(), "a migration ran");
+}
+
+/// Like Mastodon's `config/initializers/0_post_deployment_migrations.rb`:
+/// `db/post_migrate` is a migration path unless the variable is present.
+const POST_DEPLOY_INITIALIZER: &str = "\
+unless ENV.key?('SKIP_POST_DEPLOYMENT_MIGRATIONS')
+  path = Rails.root.join('db', 'post_migrate').to_s
+  Rails.application.config.paths['db/migrate'] << path
+  ActiveRecord::Migrator.migrations_paths << path
+end
+";
+
+const POST_VERSION: &str = "20240201000001";
+
+fn post_migration() -> String {
+    format!(
+        "\
+class DropThings1 < ActiveRecord::Migration[6.1]
+  def up
+    drop_table :things_1
+    execute \"INSERT INTO migration_routes (version, application_name, server_port, backend_pid) \" \\
+            \"VALUES ('{POST_VERSION}', current_setting('application_name'), inet_server_port(), pg_backend_pid())\"
+  end
+end
+"
+    )
+}
+
+#[test]
+fn upgrade_runs_pre_and_post_deployment_migrations_directly_around_the_restart() {
+    let servers = Servers::shared();
+    let db = servers.fresh_database("tg_upg");
+    let app = app_with_direct_setting(servers, &db);
+    app.write_file(
+        "config/initializers/0_post_deployment_migrations.rb",
+        POST_DEPLOY_INITIALIZER,
+    );
+    app.write_file(
+        &format!("db/post_migrate/{POST_VERSION}_drop_things_1.rb"),
+        &post_migration(),
+    );
+    let fake = tempfile::tempdir().unwrap();
+    let log = fake.path().join("systemctl.log");
+    write_executable(
+        &fake.path().join("systemctl"),
+        &format!("#!/bin/sh\necho \"$*\" >> '{}'\n", log.display()),
+    );
+    let path = format!(
+        "{}:{}",
+        fake.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+
+    let mut load = Load::holding_lock_server(servers, &db, LOAD_CLIENTS);
+    let mut cmd = Command::new(tootguard());
+    scrub_env(&mut cmd)
+        .env_remove("RAILS_ENV")
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .current_dir(app.dir())
+        .args([
+            "upgrade",
+            "--from",
+            "pre-migrate",
+            "--skip",
+            "precompile",
+            "--restart",
+            "--yes",
+        ]);
+    let out = run(&mut cmd, RAILS_TIMEOUT * 2);
+    assert!(load.is_running(), "the load ended before the upgrade did");
+    drop(load);
+    let text = combined(&out);
+    assert!(out.status.success(), "upgrade failed:\n{text}");
+
+    let mut expected: Vec<String> = MIGRATION_VERSIONS.iter().map(|v| v.to_string()).collect();
+    expected.push(POST_VERSION.to_owned());
+    assert_eq!(app.applied_versions(servers), expected, "{text}");
+    let routes = app.routes(servers);
+    for (version, application_name) in &routes {
+        assert!(
+            !passed_through_pgbouncer(application_name),
+            "migration {version} went through PgBouncer ({application_name:?})"
+        );
+    }
+    let restarts = std::fs::read_to_string(&log).unwrap();
+    assert!(restarts.contains("reload mastodon-web"), "{restarts}");
+    // The post-deployment migration ran after the restart, not before.
+    // The post-deployment migration ran after the restart, not before.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let at = |needle: &str| {
+        stderr
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in:\n{stderr}"))
+    };
+    assert!(
+        at("[6/7] restart ✓") < at("[7/7] post-migrate …"),
+        "{stderr}"
+    );
+    assert!(
+        at("[7/7] post-migrate …") < at("Migrating to DropThings1"),
+        "{stderr}"
+    );
+}

@@ -15,6 +15,7 @@ use std::process::Command;
 
 use crate::exit::{Failure, NOT_EXECUTABLE, NOT_FOUND};
 use crate::guards::Change;
+use crate::guards::user::RunAs;
 use crate::invocation::Invocation;
 use crate::settings::Env;
 
@@ -28,6 +29,8 @@ pub struct Plan {
     pub env: Env,
     /// A new working directory, when a guard asked for one.
     pub cwd: Option<PathBuf>,
+    /// Another user to run as (the install's owner, when tootguard runs as root).
+    pub run_as: Option<RunAs>,
 }
 
 impl Plan {
@@ -38,19 +41,17 @@ impl Plan {
             args: inv.args.clone(),
             env: inv.env.clone(),
             cwd: None,
+            run_as: None,
         }
     }
 
     pub fn apply(&mut self, changes: &[Change]) {
+        apply_env(&mut self.env, changes);
         for change in changes {
             match change {
-                Change::SetEnv(name, value) => {
-                    self.env.insert((*name).into(), value.clone());
-                }
-                Change::UnsetEnv(name) => {
-                    self.env.remove(std::ffi::OsStr::new(name));
-                }
                 Change::Chdir(dir) => self.cwd = Some(dir.clone()),
+                Change::RunAs(user) => self.run_as = Some(user.clone()),
+                Change::SetEnv(..) | Change::UnsetEnv(_) => {}
             }
         }
     }
@@ -65,7 +66,30 @@ impl Plan {
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
+        if let Some(user) = self.run_as.clone() {
+            // SAFETY: the closure runs in the child between fork and exec and
+            // only makes three system calls on data prepared beforehand
+            // (no allocation, no locks).
+            unsafe {
+                cmd.pre_exec(move || user.drop_privileges());
+            }
+        }
         cmd
+    }
+}
+
+/// Applies the environment part of `changes` to `env`.
+pub fn apply_env(env: &mut Env, changes: &[Change]) {
+    for change in changes {
+        match change {
+            Change::SetEnv(name, value) => {
+                env.insert((*name).into(), value.clone());
+            }
+            Change::UnsetEnv(name) => {
+                env.remove(std::ffi::OsStr::new(name));
+            }
+            Change::Chdir(_) | Change::RunAs(_) => {}
+        }
     }
 }
 

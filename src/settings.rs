@@ -32,6 +32,11 @@ pub fn force(env: &Env) -> bool {
     flag(env, "TOOTGUARD_FORCE")
 }
 
+/// `TOOTGUARD_ALLOW_ROOT=1`: keep root on an install owned by another user.
+pub fn allow_root(env: &Env) -> bool {
+    flag(env, "TOOTGUARD_ALLOW_ROOT")
+}
+
 /// `TOOTGUARD_MEMINFO`: where to read meminfo (tests); `/proc/meminfo` otherwise.
 pub fn meminfo_path(env: &Env) -> OsString {
     env.get(OsStr::new("TOOTGUARD_MEMINFO"))

@@ -12,7 +12,7 @@ use std::io::Write;
 use serde_json::{Map, Value, json};
 
 use crate::exec::Plan;
-use crate::guards::{self, Change, Level, Verdict, pgbouncer};
+use crate::guards::{self, Level, Verdict, pgbouncer};
 use crate::invocation::{Invocation, Tool};
 use crate::resolve::{self, SelfId};
 use crate::{redact, settings};
@@ -81,19 +81,16 @@ impl Explanation {
 
     /// Every environment change, in order: name → new value (None: removed).
     pub fn env_changes(&self) -> Vec<(&'static str, Option<String>)> {
-        let mut out: Vec<(&'static str, Option<String>)> = Vec::new();
-        for change in self.verdicts.iter().flat_map(|v| &v.changes) {
-            let (name, value) = match change {
-                Change::SetEnv(name, value) => {
-                    (*name, Some(redact::value(name, &value.to_string_lossy())))
-                }
-                Change::UnsetEnv(name) => (*name, None),
-                Change::Chdir(_) => continue,
-            };
-            out.retain(|(n, _)| *n != name);
-            out.push((name, value));
-        }
-        out
+        guards::shown_env_changes(self.verdicts.iter().flat_map(|v| &v.changes))
+    }
+
+    /// The user the program would run as, when not the invoking one.
+    pub fn run_as(&self) -> Option<&str> {
+        self.program
+            .as_ref()
+            .ok()
+            .and_then(|p| p.run_as.as_ref())
+            .map(|u| u.name.as_str())
     }
 
     pub fn to_json(&self) -> Value {
@@ -134,6 +131,7 @@ impl Explanation {
             "env": env,
             "checks": checks,
             "would_exec": self.would_exec(),
+            "run_as": self.run_as(),
             "database": database,
             "direct": direct,
         })
@@ -184,6 +182,9 @@ impl Explanation {
             .and_then(|p| p.cwd.clone())
             .unwrap_or_else(|| self.inv.cwd.clone());
         line("directory", cwd.display().to_string());
+        if let Some(user) = self.run_as() {
+            line("user", user.to_owned());
+        }
         let changes = self.env_changes();
         if changes.is_empty() {
             line("environment", "(unchanged)".to_owned());

@@ -261,10 +261,10 @@ impl Upgrade {
     fn step(&self, step: Step) -> Result<(), Stop> {
         match step {
             Step::Preflight => self.preflight(),
-            Step::Bundle => self.run_plain(step, self.on_path(step, "bundle", &["install"])?),
+            Step::Bundle => self.run_plain(step, self.on_path(step, "bundle", &["install"], true)?),
             Step::Yarn => self.run_plain(
                 step,
-                self.on_path(step, "yarn", &["install", "--immutable"])?,
+                self.on_path(step, "yarn", &["install", "--immutable"], true)?,
             ),
             Step::PreMigrate | Step::PostMigrate => {
                 let prepared = self.guarded(step, Tool::Rails, &["db:migrate"])?;
@@ -309,17 +309,7 @@ impl Upgrade {
         let own = Self::step_changes(step);
         // The guards see the environment the child will get.
         let mut env = self.env.clone();
-        for change in &own {
-            match change {
-                Change::SetEnv(name, value) => {
-                    env.insert((*name).into(), value.clone());
-                }
-                Change::UnsetEnv(name) => {
-                    env.remove(OsStr::new(name));
-                }
-                Change::Chdir(_) => {}
-            }
-        }
+        crate::exec::apply_env(&mut env, &own);
         let inv = Invocation::new(
             tool,
             tool.name().into(),
@@ -358,8 +348,10 @@ impl Upgrade {
     }
 
     /// A program found on PATH (`bundle`, `yarn`, `systemctl`, `sudo`), run
-    /// in the root with this process's environment.
-    fn on_path(&self, step: Step, name: &str, args: &[&str]) -> Result<Plan, Stop> {
+    /// in the root with this process's environment — and, with `as_owner`,
+    /// as the install's owner when the user guard says so (`bundle` and
+    /// `yarn` write into the install; `systemctl` needs root).
+    fn on_path(&self, step: Step, name: &str, args: &[&str], as_owner: bool) -> Result<Plan, Stop> {
         let path = self
             .env
             .get(OsStr::new("PATH"))
@@ -372,13 +364,27 @@ impl Upgrade {
                 path.to_string_lossy()
             ))
         })?;
-        Ok(Plan {
+        let mut plan = Plan {
             program,
             argv0: name.into(),
             args: args.iter().map(OsString::from).collect(),
             env: self.env.clone(),
             cwd: Some(self.root.dir.clone()),
-        })
+            run_as: None,
+        };
+        if let Some(verdict) = as_owner
+            .then(|| guards::user::for_root(&self.root, &self.env))
+            .flatten()
+        {
+            if verdict.level == Level::Block {
+                return Err(Stop::new("blocked by the user guard", step).detail(verdict.text()));
+            }
+            if !self.dry_run {
+                report::verdict(verdict.level, &verdict.text());
+            }
+            plan.apply(&verdict.changes);
+        }
+        Ok(plan)
     }
 
     /// Prints the verdicts as the shim does; a block stops the step.
@@ -577,11 +583,11 @@ impl Upgrade {
 
     fn restart_plan(&self, args: &[&str], as_root: bool) -> Result<Plan, Stop> {
         if as_root {
-            self.on_path(Step::Restart, "systemctl", args)
+            self.on_path(Step::Restart, "systemctl", args, false)
         } else {
             let mut sudo_args = vec!["-n", "systemctl"];
             sudo_args.extend_from_slice(args);
-            self.on_path(Step::Restart, "sudo", &sudo_args)
+            self.on_path(Step::Restart, "sudo", &sudo_args, false)
         }
     }
 
@@ -644,11 +650,11 @@ impl Upgrade {
                     "  the `tootguard doctor` checks: a fail stops, warnings need --yes or a yes\n",
                 ),
                 Step::Bundle => {
-                    let plan = plain(self.on_path(step, "bundle", &["install"]));
+                    let plan = plain(self.on_path(step, "bundle", &["install"], true));
                     trouble |= show(&mut out, &dir, plan);
                 }
                 Step::Yarn => {
-                    let plan = plain(self.on_path(step, "yarn", &["install", "--immutable"]));
+                    let plan = plain(self.on_path(step, "yarn", &["install", "--immutable"], true));
                     trouble |= show(&mut out, &dir, plan);
                 }
                 Step::PreMigrate | Step::PostMigrate => {
@@ -817,23 +823,11 @@ fn restart_lines() -> Vec<String> {
 
 /// `NAME=value` and `unset NAME`, last change per name, secrets masked.
 fn env_line(changes: &[Change]) -> Option<String> {
-    let mut last: Vec<(&str, Option<&OsString>)> = Vec::new();
-    for change in changes {
-        let (name, value) = match change {
-            Change::SetEnv(name, value) => (*name, Some(value)),
-            Change::UnsetEnv(name) => (*name, None),
-            Change::Chdir(_) => continue,
-        };
-        last.retain(|(n, _)| *n != name);
-        last.push((name, value));
-    }
+    let last = guards::shown_env_changes(changes);
     (!last.is_empty()).then(|| {
         last.iter()
             .map(|(name, value)| match value {
-                Some(v) => format!(
-                    "{name}={}",
-                    quote_str(&redact::value(name, &v.to_string_lossy()))
-                ),
+                Some(v) => format!("{name}={}", quote_str(v)),
                 None => format!("unset {name}"),
             })
             .collect::<Vec<_>>()

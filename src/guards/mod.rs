@@ -8,6 +8,7 @@
 pub mod memory;
 pub mod pgbouncer;
 pub mod rails_env;
+pub mod user;
 pub mod workdir;
 
 use std::ffi::OsString;
@@ -45,6 +46,8 @@ pub enum Change {
     SetEnv(&'static str, OsString),
     UnsetEnv(&'static str),
     Chdir(PathBuf),
+    /// Run the program as this user instead of root.
+    RunAs(user::RunAs),
 }
 
 #[derive(Debug, Clone)]
@@ -87,11 +90,33 @@ impl Verdict {
     }
 }
 
+/// The environment part of `changes` as it may be shown: the last change
+/// per variable, in order — a value (secrets as `***`) or `None` for removal.
+pub fn shown_env_changes<'a>(
+    changes: impl IntoIterator<Item = &'a Change>,
+) -> Vec<(&'static str, Option<String>)> {
+    let mut out: Vec<(&'static str, Option<String>)> = Vec::new();
+    for change in changes {
+        let (name, value) = match change {
+            Change::SetEnv(name, value) => (
+                *name,
+                Some(crate::redact::value(name, &value.to_string_lossy())),
+            ),
+            Change::UnsetEnv(name) => (*name, None),
+            Change::Chdir(_) | Change::RunAs(_) => continue,
+        };
+        out.retain(|(n, _)| *n != name);
+        out.push((name, value));
+    }
+    out
+}
+
 type Guard = fn(&Invocation) -> Option<Verdict>;
 
 /// Every guard, in the order the shim applies them.
 const GUARDS: &[Guard] = &[
     workdir::check_root,
+    user::check,
     rails_env::check,
     workdir::check,
     pgbouncer::check,

@@ -29,6 +29,7 @@ if [ -n "$TG_RECORD" ]; then
   printf '%s\0' "$@" > "$TG_RECORD/$name.args"
   env > "$TG_RECORD/$name.env"
   pwd > "$TG_RECORD/$name.pwd"
+  echo "$(id -u) $(id -g) $(id -G)" > "$TG_RECORD/$name.id"
   echo ran >> "$TG_RECORD/$name.count"
 fi
 if [ -n "$TG_THEN" ] && [ "$name" = "${TG_THEN_IN:-rails}" ]; then sh -c "$TG_THEN" || exit $?; fi

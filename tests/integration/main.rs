@@ -12,3 +12,4 @@ mod memory;
 mod pgbouncer;
 mod shim;
 mod upgrade;
+mod user;

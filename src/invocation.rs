@@ -53,6 +53,13 @@ impl Tool {
     }
 }
 
+/// `KEY=VALUE` as Rake reads an argument: KEY of word characters.
+pub fn rake_assignment(arg: &str) -> Option<(&str, &str)> {
+    let (key, value) = arg.split_once('=')?;
+    let word = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    word.then_some((key, value))
+}
+
 pub struct Invocation {
     pub tool: Tool,
     /// The name the user typed; the real program gets it as its argv[0].
@@ -118,10 +125,8 @@ impl Invocation {
         self.args
             .iter()
             .filter_map(|arg| {
-                let (key, value) = arg.to_str()?.split_once('=')?;
-                let word =
-                    !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-                word.then(|| (key.to_owned(), value.to_owned()))
+                let (key, value) = rake_assignment(arg.to_str()?)?;
+                Some((key.to_owned(), value.to_owned()))
             })
             .collect()
     }

@@ -213,7 +213,7 @@ pub fn marker_for(env: &Env, program: &Path) -> OsString {
         .and_then(|m| m.split_once(':'))
         .and_then(|(d, _)| d.parse::<u32>().ok())
         .unwrap_or(0);
-    let mut value = OsString::from(format!("{}:", depth + 1));
+    let mut value = OsString::from(format!("{}:", depth.saturating_add(1)));
     value.push(program.as_os_str());
     value
 }

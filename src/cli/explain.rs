@@ -84,6 +84,20 @@ impl Explanation {
         guards::shown_env_changes(self.verdicts.iter().flat_map(|v| &v.changes))
     }
 
+    /// An argument as it may be shown, masked *before* any escaping (a
+    /// secret with a quote in it no longer matches once escaped): for rails
+    /// and rake, `KEY=VALUE` is an assignment whose value is hidden when KEY
+    /// names a secret; anything else is scrubbed of known secrets.
+    fn shown_arg(&self, arg: &std::ffi::OsStr) -> String {
+        let text = arg.to_string_lossy();
+        if self.inv.tool.runs_tasks()
+            && let Some((key, value)) = crate::invocation::rake_assignment(&text)
+        {
+            return format!("{key}={}", redact::value(key, value));
+        }
+        redact::scrub(&text)
+    }
+
     /// The user the program would run as, when not the invoking one.
     pub fn run_as(&self) -> Option<&str> {
         self.program
@@ -121,7 +135,7 @@ impl Explanation {
         json!({
             "tool": self.inv.tool.name(),
             "program": plan.map(|p| p.program.to_string_lossy().into_owned()),
-            "args": self.inv.args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
+            "args": self.inv.args.iter().map(|a| self.shown_arg(a)).collect::<Vec<_>>(),
             "mastodon_root": self.inv.root.as_ref().map(|r| r.dir.to_string_lossy().into_owned()),
             "production": self.inv.is_production(),
             "cwd": plan
@@ -155,7 +169,7 @@ impl Explanation {
             self.inv
                 .args
                 .iter()
-                .map(|a| format!("{:?}", a.to_string_lossy()))
+                .map(|a| format!("{:?}", self.shown_arg(a)))
                 .collect::<Vec<_>>()
                 .join(" "),
         );

@@ -191,8 +191,8 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
                     format!("{message} Not running the migration."),
                 )
                 .fix(
-                    "Fix the configuration, or set TOOTGUARD_DIRECT_DB_HOST and \
-                         TOOTGUARD_DIRECT_DB_PORT to PostgreSQL's own address.",
+                    "tootguard does not guess where a migration should go: fix what the \
+                     message names, then run the command again.",
                 ),
             );
         }

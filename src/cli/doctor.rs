@@ -11,7 +11,7 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -123,9 +123,10 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
     match (&base, &root) {
         (Ok(inv), Some(root)) => {
             out.push(version(&root.dir));
-            out.push(user(&root.dir));
-            out.push(ruby(env, dir, Some(&root.dir)));
-            out.push(node(env, dir, Some(&root.dir)));
+            let (user, owner_env) = user(root, env);
+            out.push(user);
+            out.push(ruby(&owner_env, dir, Some(&root.dir)));
+            out.push(node(&owner_env, dir, Some(&root.dir)));
             out.push(config(inv, &root.dir));
             out.push(database(inv));
         }
@@ -403,69 +404,55 @@ fn ruby_literal(body: &str) -> Option<String> {
     (!body.is_empty() && body.bytes().all(|b| b.is_ascii_digit())).then(|| body.to_owned())
 }
 
-/// The right user: files root creates (`tmp/cache`, `public/system`) break
-/// the mastodon user's later runs with `Errno::EACCES`.
-fn user(root: &Path) -> Check {
+/// Who runs Mastodon's commands: the user guard's own verdict. As root on an
+/// install owned by another user, tootguard runs the commands as that user,
+/// so that is a warning (work as the owner), not a failure; the environment
+/// the owner's commands get (PATH with ~/.rbenv/shims) is returned for the
+/// ruby and node checks.
+fn user(root: &Root, env: &Env) -> (Check, Env) {
     const ID: &str = "user";
-    let owner = match fs::metadata(root) {
-        Ok(meta) => meta.uid(),
-        Err(e) => {
-            return Check::new(
+    let mut owner_env = env.clone();
+    let Some(verdict) = guards::user::for_root(root, env) else {
+        return (
+            Check::new(
                 ID,
                 Status::Warn,
-                format!("cannot tell who owns {}: {e}", root.display()),
+                format!("cannot tell who owns {}", root.dir.display()),
             )
-            .fix(format!("Check the permissions of {}.", root.display()));
-        }
+            .fix(format!("Check the permissions of {}.", root.dir.display())),
+            owner_env,
+        );
     };
-    let me = nix::unistd::geteuid().as_raw();
-    let name = |uid: u32| {
-        nix::unistd::User::from_uid(uid.into())
-            .ok()
-            .flatten()
-            .map_or_else(|| uid.to_string(), |u| u.name)
-    };
-    let dir = root.display();
-    if owner == 0 {
-        Check::new(
-            ID,
-            Status::Ok,
-            format!(
-                "{dir} belongs to root (a container install?); running as {}",
-                name(me)
-            ),
-        )
-    } else if me == owner {
-        Check::new(
-            ID,
-            Status::Ok,
-            format!("running as {}, the owner of {dir}", name(me)),
-        )
-    } else if me == 0 {
-        Check::new(
-            ID,
-            Status::Fail,
-            format!(
-                "running as root, but {dir} belongs to {owner}: files created as root \
-                 (tmp/cache, public/system) make {owner}'s later runs and the services fail \
-                 with Errno::EACCES",
-                owner = name(owner)
-            ),
-        )
-        .fix(format!("su - {}", name(owner)))
-    } else {
-        Check::new(
+    crate::exec::apply_env(&mut owner_env, &verdict.changes);
+    let owner = verdict.changes.iter().find_map(|c| match c {
+        crate::guards::Change::RunAs(user) => Some(user.name.clone()),
+        _ => None,
+    });
+    let check = match (verdict.level, owner) {
+        (Level::Notice, Some(owner)) => Check::new(
             ID,
             Status::Warn,
             format!(
-                "running as {}, but {dir} belongs to {}: commands may fail to write \
-                 tmp/cache or public/system",
-                name(me),
-                name(owner)
+                "you are root; tootguard runs Mastodon's commands as {owner}, the owner of {}",
+                root.dir.display()
             ),
         )
-        .fix(format!("su - {}", name(owner)))
-    }
+        .fix(format!(
+            "Work as the owner: `su - {owner}` (anything run as root without tootguard \
+             leaves root-owned files that break {owner}'s runs with Errno::EACCES)."
+        )),
+        (Level::Ok | Level::Notice, _) => Check::new(ID, Status::Ok, verdict.message),
+        (Level::Warn, _) => {
+            let fix = verdict.fix.clone();
+            let check = Check::new(ID, Status::Warn, verdict.message);
+            match fix {
+                Some(fix) => check.fix(fix),
+                None => check,
+            }
+        }
+        (Level::Block, _) => Check::new(ID, Status::Fail, verdict.message),
+    };
+    (check, owner_env)
 }
 
 /// `ruby` on PATH (`bin/*` start with `#!/usr/bin/env ruby`), and the one
@@ -844,15 +831,9 @@ fn config(inv: &Invocation, root: &Path) -> Check {
 /// exported value hides the files' (the first value wins), and removing it
 /// from a child's environment does not help when dotenv sets it again.
 pub fn skip_post_in_file(inv: &Invocation) -> Option<String> {
-    match inv.setting(SKIP_POST) {
-        Ok(Some((_, source)))
-            if !matches!(source.as_str(), "environment" | "the environment")
-                && !source.contains("argument") =>
-        {
-            Some(source)
-        }
-        _ => None,
-    }
+    let config = inv.config().ok()?;
+    let setting = config.get(SKIP_POST)?;
+    matches!(setting.source, crate::config::Source::File { .. }).then(|| setting.source.to_string())
 }
 
 /// The database endpoint, as configured, accepts a connection; behind

@@ -220,8 +220,8 @@ impl Explanation {
                 format!(
                     "{} database {} as {}{}",
                     pgbouncer::endpoint(&db.host, db.port),
-                    db.name,
-                    db.user,
+                    db.name.as_deref().unwrap_or("(unknown)"),
+                    db.user.as_deref().unwrap_or("(unknown)"),
                     db.url_variable
                         .map(|v| format!(" (from {v})"))
                         .unwrap_or_default()

@@ -490,7 +490,7 @@ impl Upgrade {
         let required = inv
             .as_ref()
             .ok()
-            .and_then(|inv| memory::required_mb(inv).ok())
+            .and_then(|inv| memory::required_mb(inv).ok().map(|(mb, _)| mb))
             .unwrap_or(memory::DEFAULT_MIN_MB);
         let meminfo = settings::meminfo_path(&self.env);
         let now = std::fs::read(&meminfo)

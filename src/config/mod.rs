@@ -283,20 +283,25 @@ impl MastodonConfig {
             Some(port) => port,
             None => self.yaml_port()?,
         };
+        // Name, user and password do not decide where a migration goes: one
+        // that cannot be known (a `$(command)`, an empty value) is `None`,
+        // not an error that would block every migration.
         let name = match url.as_ref().and_then(|u| u.name.clone()) {
-            Some(name) => name,
-            None => self.yaml_value("DB_NAME", "mastodon_production")?,
+            Some(name) => Some(name),
+            None => self.yaml_value("DB_NAME", "mastodon_production").ok(),
         };
         let user = match url.as_ref().and_then(|u| u.user.clone()) {
-            Some(user) => user,
-            None => self.yaml_value("DB_USER", "mastodon")?,
+            Some(user) => Some(user),
+            None => self.yaml_value("DB_USER", "mastodon").ok(),
         };
         let password = match url.as_ref().and_then(|u| u.password.clone()) {
             Some(password) => Some(password),
             // `password: <%= (ENV['DB_PASS'] || '').to_json %>`: always a
             // string, so an empty one is simply no password.
             None => self
-                .known("DB_PASS")?
+                .known("DB_PASS")
+                .ok()
+                .flatten()
                 .map(|(p, _)| p.to_owned())
                 .filter(|p| !p.is_empty()),
         };
@@ -405,8 +410,9 @@ fn read_dotenv_file(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
 pub struct Database {
     pub host: String,
     pub port: u16,
-    pub name: String,
-    pub user: String,
+    /// `None` when it cannot be known (computed by a shell command, empty).
+    pub name: Option<String>,
+    pub user: Option<String>,
     pub password: Option<String>,
     /// The connection comes (at least in part) from a URL variable.
     pub via_url: bool,
@@ -718,8 +724,8 @@ mod tests {
             Database {
                 host: "localhost".into(),
                 port: 5432,
-                name: "mastodon_production".into(),
-                user: "mastodon".into(),
+                name: Some("mastodon_production".into()),
+                user: Some("mastodon".into()),
                 password: None,
                 via_url: false,
                 url_variable: None,
@@ -745,7 +751,11 @@ mod tests {
             Some(PathBuf::from("/var/run/postgresql/.s.PGSQL.6432"))
         );
         assert_eq!(
-            (db.port, db.name.as_str(), db.user.as_str()),
+            (
+                db.port,
+                db.name.as_deref().unwrap(),
+                db.user.as_deref().unwrap()
+            ),
             (6432, "m", "u")
         );
         assert_eq!(db.password.as_deref(), Some("s3cret"));
@@ -764,8 +774,8 @@ mod tests {
             .unwrap();
         assert_eq!(db.host, "/var/run/postgresql");
         assert_eq!(db.port, 6432);
-        assert_eq!(db.user, "m");
-        assert_eq!(db.name, "mdb");
+        assert_eq!(db.user.as_deref(), Some("m"));
+        assert_eq!(db.name.as_deref(), Some("mdb"));
         assert_eq!(db.password.as_deref(), Some("p@ss"));
         assert!(db.via_url);
         assert_eq!(db.url_variable, Some("DATABASE_URL"));
@@ -783,7 +793,7 @@ mod tests {
             .unwrap();
         assert_eq!(db.host, "db.internal");
         assert_eq!(db.port, 6432);
-        assert_eq!(db.user, "mastodon");
+        assert_eq!(db.user.as_deref(), Some("mastodon"));
         assert_eq!(db.password.as_deref(), Some("frompass"));
     }
 
@@ -818,7 +828,7 @@ mod tests {
     fn a_value_built_from_a_computed_one_points_at_the_command() {
         let dir = root(&[
             (".env.production.local", "SECRET=$(pass db)\n"),
-            (".env.production", "DB_PASS=${SECRET}\n"),
+            (".env.production", "DB_PORT=${SECRET}\n"),
         ]);
         let config = load(Some(dir.path()), &env(&[]), &[]).unwrap();
         let message = config.database().unwrap_err().to_string();
@@ -827,6 +837,19 @@ mod tests {
             message.contains(".env.production.local line 1"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_computed_password_or_empty_name_leaves_the_endpoint_known() {
+        let dir = root(&[(
+            ".env.production",
+            "DB_HOST=127.0.0.1\nDB_PORT=6432\nDB_PASS=$(pass db)\nDB_NAME=\n",
+        )]);
+        let config = load(Some(dir.path()), &env(&[]), &[]).unwrap();
+        let db = config.database().unwrap();
+        assert_eq!((db.host.as_str(), db.port), ("127.0.0.1", 6432));
+        assert_eq!(db.password, None);
+        assert_eq!(db.name, None);
     }
 
     #[test]

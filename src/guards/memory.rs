@@ -51,15 +51,15 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
     if !inv.runs_any_task(&["assets:precompile"]) {
         return None;
     }
-    let required = match required_mb(inv) {
-        Ok(mb) => mb,
+    let (required, unread) = match required_mb(inv) {
+        Ok(found) => found,
         Err(message) => return Some(Verdict::new(ID, Level::Block, message)),
     };
     let path = settings::meminfo_path(&inv.env);
     let memory = std::fs::read(&path)
         .map_err(|e| e.to_string())
         .and_then(|bytes| parse_meminfo(&String::from_utf8_lossy(&bytes)));
-    Some(match memory {
+    let verdict = match memory {
         Ok(memory) => judge(memory, required, settings::force(&inv.env)),
         Err(why) => Verdict::new(
             ID,
@@ -71,6 +71,20 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
                 std::path::Path::new(&path).display()
             ),
         ),
+    };
+    // The .env files could not be read: say so, but judge memory anyway —
+    // a broken unrelated line must not stop a precompile.
+    Some(match unread {
+        Some(why) if verdict.level < Level::Warn => Verdict {
+            level: Level::Warn,
+            message: format!("{} ({why})", verdict.message),
+            ..verdict
+        },
+        Some(why) => Verdict {
+            message: format!("{} ({why})", verdict.message),
+            ..verdict
+        },
+        None => verdict,
     })
 }
 
@@ -132,18 +146,32 @@ pub fn swap_fix(size_gb: u64) -> String {
     )
 }
 
-/// `TOOTGUARD_PRECOMPILE_MIN_MB` from the environment or the `.env*` files.
-pub fn required_mb(inv: &Invocation) -> Result<u64, String> {
+/// `TOOTGUARD_PRECOMPILE_MIN_MB` from the environment or the `.env*` files,
+/// and, when the files cannot be read, why (the environment and the default
+/// still apply). Only a value that is not a number is an error.
+pub fn required_mb(inv: &Invocation) -> Result<(u64, Option<String>), String> {
     const NAME: &str = "TOOTGUARD_PRECOMPILE_MIN_MB";
-    match inv.setting(NAME)? {
-        None => Ok(DEFAULT_MIN_MB),
+    let (found, unread) = match inv.setting(NAME) {
+        Ok(found) => (found, None),
+        Err(e) => {
+            let from_env = inv
+                .var(NAME)
+                .map(|v| (v.to_string_lossy().into_owned(), "environment".to_owned()));
+            let why =
+                format!("the .env files could not be read, so a {NAME} in them was not seen: {e}");
+            (from_env, Some(why))
+        }
+    };
+    let required = match found {
+        None => DEFAULT_MIN_MB,
         Some((value, source)) => value.trim().parse::<u64>().map_err(|_| {
             format!(
                 "{NAME} is {value:?} ({source}), not a number of megabytes. Set it to a whole \
                  number such as 2560, or remove it to use the default ({DEFAULT_MIN_MB})."
             )
-        }),
-    }
+        })?,
+    };
+    Ok((required, unread))
 }
 
 #[cfg(test)]

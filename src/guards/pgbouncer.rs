@@ -16,8 +16,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{Change, Level, Verdict};
-use crate::config::Database;
 use crate::config::database_url;
+use crate::config::{Database, Source};
 use crate::invocation::Invocation;
 
 pub const ID: &str = "pgbouncer";
@@ -41,6 +41,7 @@ pub const MIGRATION_TASKS: &[&str] = &[
 const PGBOUNCER_PORT: u16 = 6432;
 const POSTGRES_PORT: u16 = 5432;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 const DIRECT_HOST: &str = "TOOTGUARD_DIRECT_DB_HOST";
 const DIRECT_PORT: &str = "TOOTGUARD_DIRECT_DB_PORT";
@@ -98,12 +99,22 @@ pub fn route(inv: &Invocation) -> Result<Route, String> {
         .map(|(v, _)| v)
         .filter(|v| !v.is_empty());
     let direct_pass = inv.setting(DIRECT_PASS)?.map(|(v, _)| v);
-    let configured = direct_host.is_some() || direct_port.is_some() || direct_user.is_some();
+    let configured = direct_host.is_some()
+        || direct_port.is_some()
+        || direct_user.is_some()
+        || direct_pass.is_some();
 
+    // A direct host defaults to port 5432; credentials alone keep the
+    // configured endpoint unless it is PgBouncer's 6432.
+    let default_port = if direct_host.is_none() && database.port != PGBOUNCER_PORT {
+        database.port
+    } else {
+        POSTGRES_PORT
+    };
     let direct = if configured {
         Some(Direct {
             host: direct_host.unwrap_or_else(|| database.host.clone()),
-            port: direct_port.unwrap_or(POSTGRES_PORT),
+            port: direct_port.unwrap_or(default_port),
             user: direct_user,
             password: direct_pass,
             configured: true,
@@ -143,7 +154,13 @@ pub fn route(inv: &Invocation) -> Result<Route, String> {
         Some(d) => Some(d),
         None => {
             let prepared = inv.setting("PREPARED_STATEMENTS")?.map(|(v, _)| v);
-            note = Some(if prepared.as_deref() == Some("false") {
+            // `DB_PORT=5432 rails db:migrate`, as Mastodon's docs say: the
+            // admin chose the endpoint for this command; no warning.
+            let port_key = database.url_variable.unwrap_or("DB_PORT");
+            let chosen_here = config
+                .get(port_key)
+                .is_some_and(|s| matches!(s.source, Source::Environment | Source::Argument));
+            note = Some(if prepared.as_deref() == Some("false") && !chosen_here {
                 (
                     Level::Warn,
                     format!(
@@ -231,11 +248,15 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
         );
     }
 
-    let mut verdict = Verdict::new(
-        ID,
-        Level::Notice,
-        format!("migrating directly to PostgreSQL at {target}, skipping PgBouncer at {pooled}"),
-    );
+    let message = if target == pooled {
+        format!(
+            "migrating at {target} with the direct credentials (TOOTGUARD_DIRECT_DB_USER/\
+             TOOTGUARD_DIRECT_DB_PASS)"
+        )
+    } else {
+        format!("migrating directly to PostgreSQL at {target}, skipping PgBouncer at {pooled}")
+    };
+    let mut verdict = Verdict::new(ID, Level::Notice, message);
     if db.via_url {
         let url = db.url.as_deref().unwrap_or_default();
         let host = (direct.host != db.host).then_some(direct.host.as_str());
@@ -361,10 +382,7 @@ pub fn probe(host: &str, port: u16) -> Result<(), String> {
             .map(|_| ())
             .map_err(|e| format!("cannot connect to the socket {}: {e}", socket.display()));
     }
-    let addresses: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .collect();
+    let addresses = resolve_with_timeout(host, port)?;
     let mut tried = Vec::new();
     for address in &addresses {
         match TcpStream::connect_timeout(address, CONNECT_TIMEOUT) {
@@ -376,4 +394,31 @@ pub fn probe(host: &str, port: u16) -> Result<(), String> {
         return Err(format!("{host} resolves to no address"));
     }
     Err(format!("tried TCP {}", tried.join("; ")))
+}
+
+/// Resolves `host` in a thread, so a resolver that hangs cannot hang the
+/// shim: after the timeout the answer is "cannot resolve", and the thread is
+/// left to finish on its own.
+fn resolve_with_timeout(host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, String> {
+    // An address needs no resolver.
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![std::net::SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            (name.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect),
+        );
+    });
+    match rx.recv_timeout(RESOLVE_TIMEOUT) {
+        Ok(Ok(addresses)) => Ok(addresses),
+        Ok(Err(e)) => Err(format!("cannot resolve {host}: {e}")),
+        Err(_) => Err(format!(
+            "cannot resolve {host}: no answer from the resolver within {} s",
+            RESOLVE_TIMEOUT.as_secs()
+        )),
+    }
 }

@@ -27,6 +27,20 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
     }
     let value = inv.var("RAILS_ENV");
     let set_production = Change::SetEnv("RAILS_ENV", "production".into());
+    // `rails db:migrate RAILS_ENV=development`: Rake copies the argument into
+    // ENV before the application loads, so it wins over the environment.
+    if let Some((_, arg)) = inv
+        .rake_assignments()
+        .into_iter()
+        .find(|(key, value)| key == "RAILS_ENV" && value != "production")
+    {
+        return Some(wrong(
+            inv,
+            root,
+            &format!("the argument RAILS_ENV={arg}"),
+            &arg,
+        ));
+    }
     match value.map(|v| v.to_string_lossy()) {
         None => Some(
             Verdict::new(
@@ -45,24 +59,28 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
             .change(set_production),
         ),
         Some(v) if v == "production" => Some(Verdict::new(ID, Level::Ok, "RAILS_ENV=production")),
-        Some(other) => {
-            let strict = crate::settings::strict(&inv.env);
-            let message = format!(
-                "RAILS_ENV is {other:?} on a production install ({}): Rails will load the \
-                 {other:?} environment, which fails with `NameError: uninitialized constant …` \
-                 where its gems are not installed, or acts on another database.{}",
-                root.dir.display(),
-                if strict {
-                    " Refusing to run it (TOOTGUARD_STRICT=1)."
-                } else {
-                    " Running it anyway."
-                }
-            );
-            let level = if strict { Level::Block } else { Level::Warn };
-            Some(Verdict::new(ID, level, message).fix(
-                "Unset it (`unset RAILS_ENV`; tootguard then sets production) or run with \
-                 RAILS_ENV=production.",
-            ))
-        }
+        Some(other) => Some(wrong(inv, root, &format!("RAILS_ENV is {other:?}"), &other)),
     }
+}
+
+/// A value other than `production` on a production install: a warning, or a
+/// refusal under `TOOTGUARD_STRICT=1`. `what` names where the value is set.
+fn wrong(inv: &Invocation, root: &crate::resolve::Root, what: &str, value: &str) -> Verdict {
+    let strict = crate::settings::strict(&inv.env);
+    let message = format!(
+        "{what} on a production install ({}): Rails will load the {value:?} environment, \
+         which fails with `NameError: uninitialized constant …` where its gems are not \
+         installed, or acts on another database.{}",
+        root.dir.display(),
+        if strict {
+            " Refusing to run it (TOOTGUARD_STRICT=1)."
+        } else {
+            " Running it anyway."
+        }
+    );
+    let level = if strict { Level::Block } else { Level::Warn };
+    Verdict::new(ID, level, message).fix(
+        "Unset it (`unset RAILS_ENV`, and drop any RAILS_ENV=… argument; tootguard then sets \
+         production) or use RAILS_ENV=production.",
+    )
 }

@@ -53,18 +53,18 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
 pub fn for_root(root: &Root, env: &Env) -> Option<Verdict> {
     let owner = std::fs::metadata(&root.dir).ok()?.uid();
     let me = Uid::effective();
-    if me.as_raw() == owner {
-        return Some(Verdict::new(
-            ID,
-            Level::Ok,
-            "running as the owner of the install",
-        ));
-    }
     if me.is_root() && owner == 0 {
         return Some(Verdict::new(
             ID,
             Level::Ok,
             "running as root on an install that belongs to root (a container?)",
+        ));
+    }
+    if me.as_raw() == owner {
+        return Some(Verdict::new(
+            ID,
+            Level::Ok,
+            "running as the owner of the install",
         ));
     }
     let owner_name = User::from_uid(Uid::from_raw(owner)).ok().flatten();

@@ -187,3 +187,41 @@ fn explain_reports_the_memory_check_with_its_figures() {
     );
     assert_eq!(json["would_exec"], false);
 }
+
+#[test]
+fn an_unrelated_broken_env_line_warns_but_does_not_stop_a_precompile() {
+    let w = World::production();
+    let info = meminfo(&w, 8192, 2048, 2048);
+    fs::write(
+        w.root.join(".env.production"),
+        "DB_HOST:bad\nDB_PORT 6432\n",
+    )
+    .unwrap();
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("assets:precompile")
+        .env("TOOTGUARD_MEMINFO", &info)
+        .run();
+    out.expect_code(0)
+        .expect_stderr("warning:")
+        .expect_stderr("8192 MB available RAM")
+        .expect_stderr(".env files could not be read");
+    assert!(w.ran("rails"));
+}
+
+#[test]
+fn the_requirement_can_live_in_the_env_file() {
+    let w = World::production();
+    let info = meminfo(&w, 1024, 0, 0);
+    fs::write(
+        w.root.join(".env.production"),
+        "LOCAL_DOMAIN=example.test\nTOOTGUARD_PRECOMPILE_MIN_MB=512\n",
+    )
+    .unwrap();
+    w.cmd(w.shim("rails"))
+        .arg("assets:precompile")
+        .env("TOOTGUARD_MEMINFO", &info)
+        .run()
+        .expect_code(0);
+    assert!(w.ran("rails"));
+}

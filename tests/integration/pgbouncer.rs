@@ -382,3 +382,56 @@ fn explain_shows_the_pgbouncer_check_and_the_change() {
     assert_eq!(json["direct"]["port"], port);
     assert!(!w.ran("rails"));
 }
+
+#[test]
+fn a_password_computed_by_a_command_does_not_stop_the_bypass() {
+    // Only host and port decide where a migration goes.
+    let w = World::production();
+    let (_pg, port) = listener();
+    env_production(
+        &w,
+        &format!(
+            "DB_HOST=127.0.0.1\nDB_PORT=6432\nDB_PASS=$(cat /etc/pw)\nDB_NAME=\n\
+             TOOTGUARD_DIRECT_DB_PORT={port}\n"
+        ),
+    );
+    w.cmd(w.shim("rails"))
+        .arg("db:migrate")
+        .run()
+        .expect_code(0);
+    assert_eq!(w.recorded_env("rails", "DB_PORT"), Some(port.to_string()));
+}
+
+#[test]
+fn a_direct_password_alone_is_given_to_the_child() {
+    let w = World::production();
+    let (_pg, port) = listener();
+    env_production(
+        &w,
+        &format!("DB_PORT={port}\nTOOTGUARD_DIRECT_DB_PASS=direct-only-secret\n"),
+    );
+    let out = w.cmd(w.shim("rails")).arg("db:migrate").run();
+    out.expect_code(0);
+    assert_eq!(
+        w.recorded_env("rails", "DB_PASS").as_deref(),
+        Some("direct-only-secret")
+    );
+    assert!(!out.stderr.contains("direct-only-secret"));
+}
+
+#[test]
+fn a_port_chosen_on_the_command_line_needs_no_pooler_warning() {
+    // `DB_PORT=5432 rails db:migrate`, as Mastodon's docs say to do by hand.
+    let w = World::production();
+    env_production(
+        &w,
+        "DB_HOST=127.0.0.1\nDB_PORT=6432\nPREPARED_STATEMENTS=false\n",
+    );
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("db:migrate")
+        .env("DB_PORT", "5433")
+        .run();
+    out.expect_code(0);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+}

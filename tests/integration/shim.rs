@@ -518,3 +518,22 @@ fn non_utf8_environment_values_pass_through() {
         env.windows(5).any(|win| win == b"ODD=a") && env.windows(2).any(|win| win == [0xff, b'b'])
     );
 }
+
+#[test]
+fn a_rails_env_argument_counts_like_the_environment() {
+    // Rake copies `RAILS_ENV=development` into ENV before the app loads.
+    let w = World::production();
+    let out = w
+        .cmd(w.shim("rails"))
+        .args(["db:migrate", "RAILS_ENV=development"])
+        .env("TOOTGUARD_STRICT", "1")
+        .run();
+    out.expect_code(3)
+        .expect_stderr("the argument RAILS_ENV=development");
+    assert!(!w.ran("rails"));
+    let out = w
+        .cmd(w.shim("rails"))
+        .args(["db:version", "RAILS_ENV=staging"])
+        .run();
+    out.expect_code(0).expect_stderr("warning:");
+}

@@ -6,7 +6,6 @@
 //! chain, through the redacting reporter.
 
 use std::fmt;
-use std::process::ExitCode;
 
 /// Everything went as asked (or the CLI command succeeded).
 pub const OK: u8 = 0;
@@ -58,19 +57,19 @@ impl fmt::Display for Silent {
 impl std::error::Error for Silent {}
 
 /// Turns an outcome into the process's exit status, printing any error.
-pub fn finish(outcome: anyhow::Result<u8>) -> ExitCode {
+pub fn finish(outcome: anyhow::Result<u8>) -> u8 {
     match outcome {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(err) => {
             if let Some(Silent(code)) = err.downcast_ref::<Silent>() {
-                return ExitCode::from(*code);
+                return *code;
             }
             let code = err
                 .chain()
                 .find_map(|cause| cause.downcast_ref::<Failure>())
                 .map_or(FAILURE, |failure| failure.code);
             crate::report::error(&format!("{err:#}"));
-            ExitCode::from(code)
+            code
         }
     }
 }

@@ -14,9 +14,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::exit::{Failure, NOT_EXECUTABLE, NOT_FOUND};
-use crate::guards::Change;
 use crate::guards::user::RunAs;
+use crate::guards::{self, Change, Verdict};
 use crate::invocation::Invocation;
+use crate::resolve;
 use crate::settings::Env;
 
 /// Exactly what will run.
@@ -43,6 +44,25 @@ impl Plan {
             cwd: None,
             run_as: None,
         }
+    }
+
+    /// The shim's whole decision for `inv`: every guard asked (stopping at the
+    /// first `block` when `stop_at_block`), their changes applied to a plan
+    /// for `program` — none under `TOOTGUARD_BYPASS=1` — and the loop marker
+    /// set. The shim, `explain` and `upgrade` all decide through this.
+    pub fn decide(inv: &Invocation, program: PathBuf, stop_at_block: bool) -> (Plan, Vec<Verdict>) {
+        let mut plan = Plan::new(inv, program);
+        let verdicts = if crate::settings::bypass(&inv.env) {
+            Vec::new()
+        } else {
+            guards::check_all(inv, stop_at_block)
+        };
+        for verdict in &verdicts {
+            plan.apply(&verdict.changes);
+        }
+        let marker = resolve::marker_for(&inv.env, &plan.program);
+        plan.env.insert(resolve::MARKER.into(), marker);
+        (plan, verdicts)
     }
 
     pub fn apply(&mut self, changes: &[Change]) {

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 
 use crate::exec::{self, Plan};
 use crate::exit::{BLOCKED, Silent};
-use crate::guards::{self, Level};
+use crate::guards::Level;
 use crate::invocation::{Invocation, Tool};
 use crate::resolve::{self, SelfId};
 use crate::{report, settings};
@@ -21,17 +21,12 @@ pub fn run(tool: Tool, argv0: OsString, args: Vec<OsString>) -> anyhow::Result<u
         .map_err(|e| anyhow::anyhow!("cannot read the working directory: {e}"))?;
     let inv = Invocation::new(tool, argv0, args, cwd, env)?;
     let program = resolve::find_program(tool, inv.root.as_ref(), &inv.env, &inv.cwd, &me)?;
-    let mut plan = Plan::new(&inv, program);
-    if !settings::bypass(&inv.env) {
-        for verdict in guards::check_all(&inv, true) {
-            report::verdict(verdict.level, &verdict.text());
-            if verdict.level == Level::Block {
-                return Err(Silent(BLOCKED).into());
-            }
-            plan.apply(&verdict.changes);
+    let (plan, verdicts) = Plan::decide(&inv, program, true);
+    for verdict in verdicts {
+        report::verdict(verdict.level, &verdict.text());
+        if verdict.level == Level::Block {
+            return Err(Silent(BLOCKED).into());
         }
     }
-    let marker = resolve::marker_for(&inv.env, &plan.program);
-    plan.env.insert(resolve::MARKER.into(), marker);
     Err(exec::exec(&plan))
 }

@@ -50,21 +50,18 @@ pub struct Explanation {
 impl Explanation {
     pub fn new(inv: Invocation) -> anyhow::Result<Explanation> {
         let me = SelfId::current()?;
-        let program = resolve::find_program(inv.tool, inv.root.as_ref(), &inv.env, &inv.cwd, &me)
-            .map(|p| Plan::new(&inv, p))
-            .map_err(|e| format!("{e:#}"));
         let bypass = settings::bypass(&inv.env);
-        let verdicts = if bypass {
-            Vec::new()
-        } else {
-            guards::check_all(&inv, false)
-        };
-        let program = program.map(|mut plan| {
-            for v in &verdicts {
-                plan.apply(&v.changes);
-            }
-            plan
-        });
+        // The shim's own decision; without a program the guards are still
+        // asked, so the explanation shows everything that would be wrong.
+        let (program, verdicts) =
+            match resolve::find_program(inv.tool, inv.root.as_ref(), &inv.env, &inv.cwd, &me) {
+                Ok(program) => {
+                    let (plan, verdicts) = Plan::decide(&inv, program, false);
+                    (Ok(plan), verdicts)
+                }
+                Err(e) if bypass => (Err(format!("{e:#}")), Vec::new()),
+                Err(e) => (Err(format!("{e:#}")), guards::check_all(&inv, false)),
+            };
         let route = pgbouncer::applies(&inv).then(|| pgbouncer::route(&inv));
         Ok(Explanation {
             inv,

@@ -321,24 +321,15 @@ impl Upgrade {
         let program = resolve::find_program(tool, inv.root.as_ref(), &inv.env, &inv.cwd, &self.me)
             .map_err(|e| Stop::new(format!("no {}", tool.name()), step).detail(format!("{e:#}")))?;
         let skip_post_in_file = doctor::skip_post_in_file(&inv);
-        let mut plan = Plan::new(&inv, program);
+        let (mut plan, verdicts) = Plan::decide(&inv, program, !self.dry_run);
         plan.cwd = Some(self.root.dir.clone());
-        let verdicts = if self.bypass {
-            Vec::new()
-        } else {
-            guards::check_all(&inv, !self.dry_run)
-        };
-        let mut changes = Vec::new();
-        for verdict in &verdicts {
-            plan.apply(&verdict.changes);
-            changes.extend(verdict.changes.iter().cloned());
-        }
+        let mut changes: Vec<Change> = verdicts
+            .iter()
+            .flat_map(|v| v.changes.iter().cloned())
+            .collect();
         // Last, so no guard can undo them.
         plan.apply(&own);
         changes.extend(own);
-        // The loop marker, as the shim sets it before exec.
-        let marker = resolve::marker_for(&inv.env, &plan.program);
-        plan.env.insert(resolve::MARKER.into(), marker);
         Ok(Prepared {
             plan,
             changes,

@@ -483,11 +483,7 @@ impl Upgrade {
             .ok()
             .and_then(|inv| memory::required_mb(inv).ok().map(|(mb, _)| mb))
             .unwrap_or(memory::DEFAULT_MIN_MB);
-        let meminfo = settings::meminfo_path(&self.env);
-        let now = std::fs::read(&meminfo)
-            .map_err(|e| e.to_string())
-            .and_then(|b| memory::parse_meminfo(&String::from_utf8_lossy(&b)));
-        let (figures, missing) = match now {
+        let (figures, missing) = match memory::measure(&self.env) {
             Ok(m) => (
                 format!(
                     " Now: {} MB available RAM + {} MB free swap; it needs about {required} MB.",

@@ -47,6 +47,13 @@ pub fn parse_meminfo(text: &str) -> Result<Memory, String> {
     })
 }
 
+/// The figures now, from `/proc/meminfo` (or `TOOTGUARD_MEMINFO`).
+pub fn measure(env: &settings::Env) -> Result<Memory, String> {
+    std::fs::read(settings::meminfo_path(env))
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| parse_meminfo(&String::from_utf8_lossy(&bytes)))
+}
+
 pub fn check(inv: &Invocation) -> Option<Verdict> {
     if !inv.runs_any_task(&["assets:precompile"]) {
         return None;
@@ -56,10 +63,7 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
         Err(message) => return Some(Verdict::new(ID, Level::Block, message)),
     };
     let path = settings::meminfo_path(&inv.env);
-    let memory = std::fs::read(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| parse_meminfo(&String::from_utf8_lossy(&bytes)));
-    let verdict = match memory {
+    let verdict = match measure(&inv.env) {
         Ok(memory) => judge(memory, required, settings::force(&inv.env)),
         Err(why) => Verdict::new(
             ID,

@@ -26,8 +26,10 @@ pub struct Plan {
     pub program: PathBuf,
     pub argv0: OsString,
     pub args: Vec<OsString>,
-    /// The child's whole environment.
-    pub env: Env,
+    /// Changes to the environment this process started with (the child
+    /// inherits the rest), one per variable: a new value, or `None` to
+    /// remove it. Only changes, so the hot path copies no environment.
+    pub env: Vec<(&'static str, Option<OsString>)>,
     /// A new working directory, when a guard asked for one.
     pub cwd: Option<PathBuf>,
     /// Another user to run as (the install's owner, when tootguard runs as root).
@@ -40,7 +42,7 @@ impl Plan {
             program,
             argv0: inv.argv0.clone(),
             args: inv.args.clone(),
-            env: inv.env.clone(),
+            env: Vec::new(),
             cwd: None,
             run_as: None,
         }
@@ -61,28 +63,42 @@ impl Plan {
             plan.apply(&verdict.changes);
         }
         let marker = resolve::marker_for(&inv.env, &plan.program);
-        plan.env.insert(resolve::MARKER.into(), marker);
+        plan.set_env(resolve::MARKER, Some(marker));
         (plan, verdicts)
     }
 
     pub fn apply(&mut self, changes: &[Change]) {
-        apply_env(&mut self.env, changes);
         for change in changes {
             match change {
+                Change::SetEnv(name, value) => self.set_env(name, Some(value.clone())),
+                Change::UnsetEnv(name) => self.set_env(name, None),
                 Change::Chdir(dir) => self.cwd = Some(dir.clone()),
                 Change::RunAs(user) => self.run_as = Some(user.clone()),
-                Change::SetEnv(..) | Change::UnsetEnv(_) => {}
             }
         }
     }
 
-    /// The command, ready to exec or spawn.
+    fn set_env(&mut self, name: &'static str, value: Option<OsString>) {
+        self.env.retain(|(n, _)| *n != name);
+        self.env.push((name, value));
+    }
+
+    /// The command, ready to spawn as a child.
     pub fn command(&self) -> Command {
+        let mut cmd = self.command_inheriting_env();
+        for (name, value) in &self.env {
+            match value {
+                Some(value) => cmd.env(name, value),
+                None => cmd.env_remove(name),
+            };
+        }
+        cmd
+    }
+
+    /// The command with this process's environment as it is.
+    fn command_inheriting_env(&self) -> Command {
         let mut cmd = Command::new(&self.program);
-        cmd.arg0(&self.argv0)
-            .args(&self.args)
-            .env_clear()
-            .envs(&self.env);
+        cmd.arg0(&self.argv0).args(&self.args);
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
@@ -114,8 +130,23 @@ pub fn apply_env(env: &mut Env, changes: &[Change]) {
 }
 
 /// Replaces this process with the plan's program. Returns only on failure.
+///
+/// The environment changes are made to this process's own environment, which
+/// the program then inherits as it is: a `Command` with changes would copy
+/// the whole environment first, a third of the shim's own work.
 pub fn exec(plan: &Plan) -> anyhow::Error {
-    let err = plan.command().exec();
+    for (name, value) in &plan.env {
+        // SAFETY: the shim is single-threaded when it gets here (no guard
+        // leaves a thread that reads the environment), and it is about to
+        // replace itself.
+        unsafe {
+            match value {
+                Some(value) => std::env::set_var(name, value),
+                None => std::env::remove_var(name),
+            }
+        }
+    }
+    let err = plan.command_inheriting_env().exec();
     let program = plan.program.display();
     match err.raw_os_error() {
         Some(libc_enoent) if libc_enoent == nix::errno::Errno::ENOENT as i32 => Failure::error(

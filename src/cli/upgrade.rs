@@ -359,7 +359,7 @@ impl Upgrade {
             program,
             argv0: name.into(),
             args: args.iter().map(OsString::from).collect(),
-            env: self.env.clone(),
+            env: Vec::new(),
             cwd: Some(self.root.dir.clone()),
             run_as: None,
         };

@@ -136,9 +136,10 @@ pub fn apply_env(env: &mut Env, changes: &[Change]) {
 /// the whole environment first, a third of the shim's own work.
 pub fn exec(plan: &Plan) -> anyhow::Error {
     for (name, value) in &plan.env {
-        // SAFETY: the shim is single-threaded when it gets here (no guard
-        // leaves a thread that reads the environment), and it is about to
-        // replace itself.
+        // SAFETY: the shim is single-threaded when it gets here (the only
+        // thread a guard starts, the resolver, is joined once it answers,
+        // and without an answer the migration is blocked before exec), and
+        // it is about to replace itself.
         unsafe {
             match value {
                 Some(value) => std::env::set_var(name, value),

@@ -95,6 +95,14 @@ pub fn find_root(env: &Env, cwd: &Path) -> anyhow::Result<Option<Root>> {
     Ok(None)
 }
 
+/// `MASTODON_ROOT` as an absolute path, when it was given as a relative one.
+/// It names a directory relative to where tootguard started; a child that
+/// runs elsewhere (rails and rake run in the root) must find the same install.
+pub fn absolute_root_var(env: &Env, root: &Root) -> Option<OsString> {
+    let given = env.get(OsStr::new("MASTODON_ROOT"))?;
+    (!given.is_empty() && Path::new(given).is_relative()).then(|| root.dir.clone().into_os_string())
+}
+
 /// This binary, as identity for "is this candidate tootguard itself?".
 pub struct SelfId {
     pub path: PathBuf,

@@ -119,6 +119,16 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
     );
     let root = base.as_ref().ok().and_then(|inv| inv.root.clone());
     let dir = root.as_ref().map_or(cwd, |r| r.dir.as_path());
+    // Some checks look from the root: a relative MASTODON_ROOT must not be
+    // read again from there.
+    let mut env = env.clone();
+    if let Some(absolute) = root
+        .as_ref()
+        .and_then(|r| crate::resolve::absolute_root_var(&env, r))
+    {
+        env.insert("MASTODON_ROOT".into(), absolute);
+    }
+    let env = &env;
     let mut out = vec![shims(env, cwd), root_check(&base)];
     match (&base, &root) {
         (Ok(inv), Some(root)) => {

@@ -136,7 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
              also `--skip post-migrate`.",
         ));
     }
-    let env: Env = std::env::vars_os().collect();
+    let mut env: Env = std::env::vars_os().collect();
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     let Some(root) = resolve::find_root(&env, &cwd)? else {
         return Err(Failure::error(
@@ -149,6 +149,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             ),
         ));
     };
+    // Every step runs in the root: a relative MASTODON_ROOT would name
+    // another directory there, for the guards and for the steps' children.
+    if let Some(absolute) = resolve::absolute_root_var(&env, &root) {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("MASTODON_ROOT", &absolute) };
+        env.insert("MASTODON_ROOT".into(), absolute);
+    }
     let upgrade = Upgrade {
         me: SelfId::current()?,
         bypass: settings::bypass(&env),

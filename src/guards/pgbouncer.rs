@@ -98,7 +98,10 @@ pub fn route(inv: &Invocation) -> Result<Route, String> {
         .setting(DIRECT_USER)?
         .map(|(v, _)| v)
         .filter(|v| !v.is_empty());
-    let direct_pass = inv.setting(DIRECT_PASS)?.map(|(v, _)| v);
+    let direct_pass = inv
+        .setting(DIRECT_PASS)?
+        .map(|(v, _)| v)
+        .filter(|v| !v.is_empty());
     let configured = direct_host.is_some()
         || direct_port.is_some()
         || direct_user.is_some()
@@ -406,14 +409,27 @@ fn resolve_with_timeout(host: &str, port: u16) -> Result<Vec<std::net::SocketAdd
     }
     let (tx, rx) = std::sync::mpsc::channel();
     let name = host.to_owned();
-    std::thread::spawn(move || {
+    let spawned = std::thread::Builder::new().spawn(move || {
         let _ = tx.send(
             (name.as_str(), port)
                 .to_socket_addrs()
                 .map(Iterator::collect),
         );
     });
-    match rx.recv_timeout(RESOLVE_TIMEOUT) {
+    // No thread to be had (a user at its process limit): resolve here.
+    let Ok(thread) = spawned else {
+        return (host, port)
+            .to_socket_addrs()
+            .map(Iterator::collect)
+            .map_err(|e| format!("cannot resolve {host}: {e}"));
+    };
+    let answer = rx.recv_timeout(RESOLVE_TIMEOUT);
+    if answer.is_ok() {
+        // It has answered, so it ends at once: no thread outlives the probe
+        // (the shim later changes its own environment before exec).
+        let _ = thread.join();
+    }
+    match answer {
         Ok(Ok(addresses)) => Ok(addresses),
         Ok(Err(e)) => Err(format!("cannot resolve {host}: {e}")),
         Err(_) => Err(format!(

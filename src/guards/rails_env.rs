@@ -29,16 +29,17 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
     let set_production = Change::SetEnv("RAILS_ENV", "production".into());
     // `rails db:migrate RAILS_ENV=development`: Rake copies the argument into
     // ENV before the application loads, so it wins over the environment.
-    if let Some((_, arg)) = inv
+    let argument = inv
         .rake_assignments()
         .into_iter()
-        .find(|(key, value)| key == "RAILS_ENV" && value != "production")
-    {
+        .rev()
+        .find_map(|(key, value)| (key == "RAILS_ENV").then_some(value));
+    if let Some(arg) = argument.as_deref().filter(|a| *a != "production") {
         return Some(wrong(
             inv,
             root,
             &format!("the argument RAILS_ENV={arg}"),
-            &arg,
+            arg,
         ));
     }
     match value.map(|v| v.to_string_lossy()) {
@@ -59,6 +60,12 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
             .change(set_production),
         ),
         Some(v) if v == "production" => Some(Verdict::new(ID, Level::Ok, "RAILS_ENV=production")),
+        // config/boot.rb only checks presence; Rake then applies the argument.
+        Some(_) if argument.is_some() => Some(Verdict::new(
+            ID,
+            Level::Ok,
+            "the argument RAILS_ENV=production wins over the environment",
+        )),
         Some(other) => Some(wrong(inv, root, &format!("RAILS_ENV is {other:?}"), &other)),
     }
 }

@@ -16,20 +16,26 @@ pub const ROOT_ID: &str = "root";
 /// Says which install the command belongs to, or that there is none.
 pub fn check_root(inv: &Invocation) -> Option<Verdict> {
     Some(match &inv.root {
-        Some(root) => Verdict::new(
-            ROOT_ID,
-            Level::Ok,
-            format!(
-                "Mastodon {} install at {} (found by {})",
-                if root.production {
-                    "production"
-                } else {
-                    "development"
-                },
-                root.dir.display(),
-                root.found_by
-            ),
-        ),
+        Some(root) => {
+            let verdict = Verdict::new(
+                ROOT_ID,
+                Level::Ok,
+                format!(
+                    "Mastodon {} install at {} (found by {})",
+                    if root.production {
+                        "production"
+                    } else {
+                        "development"
+                    },
+                    root.dir.display(),
+                    root.found_by
+                ),
+            );
+            match crate::resolve::absolute_root_var(&inv.env, root) {
+                Some(absolute) => verdict.change(Change::SetEnv("MASTODON_ROOT", absolute)),
+                None => verdict,
+            }
+        }
         None => Verdict::new(
             ROOT_ID,
             Level::Notice,

@@ -435,3 +435,22 @@ fn a_port_chosen_on_the_command_line_needs_no_pooler_warning() {
     out.expect_code(0);
     assert!(!out.stderr.contains("warning"), "{}", out.stderr);
 }
+
+#[test]
+fn an_empty_direct_password_leaves_the_database_password_alone() {
+    let w = World::production();
+    let (_pg, port) = listener();
+    env_production(
+        &w,
+        &format!(
+            "DB_PORT=6432\nDB_PASS=secretpw\nTOOTGUARD_DIRECT_DB_PORT={port}\nTOOTGUARD_DIRECT_DB_PASS=\n"
+        ),
+    );
+    w.cmd(w.shim("rails"))
+        .arg("db:migrate")
+        .run()
+        .expect_code(0);
+    // Not in the child's environment: Mastodon's dotenv reads it from the file.
+    assert_eq!(w.recorded_env("rails", "DB_PASS"), None);
+    assert_eq!(w.recorded_env("rails", "DB_PORT"), Some(port.to_string()));
+}

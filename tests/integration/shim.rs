@@ -537,3 +537,34 @@ fn a_rails_env_argument_counts_like_the_environment() {
         .run();
     out.expect_code(0).expect_stderr("warning:");
 }
+
+#[test]
+fn a_relative_mastodon_root_reaches_children_as_an_absolute_path() {
+    // rails runs in the root: a relative MASTODON_ROOT would name another
+    // directory there for any shim the program runs again.
+    let w = World::production();
+    let out = w
+        .cmd(w.shim("rails"))
+        .arg("db:version")
+        .env("MASTODON_ROOT", "live")
+        .dir(w.base())
+        .run();
+    out.expect_code(0);
+    assert_eq!(
+        w.recorded_env("rails", "MASTODON_ROOT"),
+        Some(w.root.display().to_string())
+    );
+}
+
+#[test]
+fn a_production_rails_env_argument_wins_over_a_development_environment() {
+    let w = World::production();
+    let out = w
+        .cmd(w.shim("rails"))
+        .args(["db:version", "RAILS_ENV=production"])
+        .env("RAILS_ENV", "development")
+        .env("TOOTGUARD_STRICT", "1")
+        .run();
+    out.expect_code(0);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+}

@@ -371,3 +371,21 @@ fn upgrade_outside_any_mastodon_install_fails_before_doing_anything() {
         .expect_stderr("found no Mastodon install");
     assert!(s.calls().is_empty());
 }
+
+#[test]
+fn a_relative_mastodon_root_still_names_the_install_for_every_step() {
+    let s = Setup::good();
+    let out = s
+        .tootguard()
+        .args(["upgrade", "--from", "post-migrate"])
+        .env("MASTODON_ROOT", "live")
+        .dir(s.w.base())
+        .run();
+    out.expect_code(0);
+    assert_eq!(s.calls(), ["rails db:migrate"]);
+    assert_eq!(s.call_pwd(1), s.w.root);
+    assert_eq!(
+        s.call_env(1, "MASTODON_ROOT"),
+        Some(s.w.root.display().to_string())
+    );
+}

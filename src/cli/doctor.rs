@@ -469,7 +469,6 @@ fn user(root: &Root, env: &Env) -> (Check, Env) {
 /// `.ruby-version` names. Run in the root: rbenv picks by `.ruby-version`.
 fn ruby(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
     const ID: &str = "ruby";
-    let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
     let rbenv = "with rbenv, add `eval \"$(rbenv init -)\"` to ~/.bashrc so ~/.rbenv/shims \
                  comes first on PATH, then open a new shell";
     let wanted = root
@@ -483,27 +482,17 @@ fn ruby(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
         }
         None => format!("Install Ruby; {rbenv}."),
     };
-    let Some(program) = first_on_path("ruby", &path, dir) else {
-        return Check::new(
-            ID,
-            Status::Fail,
-            "no `ruby` on PATH: Mastodon's bin/rails, bin/rake and bin/tootctl start with \
-             `#!/usr/bin/env ruby` and cannot start without it",
-        )
-        .fix(install);
-    };
-    let mut cmd = Command::new(&program);
-    cmd.args(["-e", "print RUBY_VERSION"]);
-    let found = match version_output(cmd, env, dir) {
-        Ok(v) => v,
-        Err(why) => {
-            return Check::new(
-                ID,
-                Status::Fail,
-                format!("`{} -e 'print RUBY_VERSION'` {why}", program.display()),
-            )
-            .fix(install);
-        }
+    let (program, found) = match installed_version(
+        ID,
+        &["-e", "print RUBY_VERSION"],
+        "no `ruby` on PATH: Mastodon's bin/rails, bin/rake and bin/tootctl start with \
+         `#!/usr/bin/env ruby` and cannot start without it",
+        &install,
+        env,
+        dir,
+    ) {
+        Ok(found) => found,
+        Err(check) => return check,
     };
     match wanted {
         Some(w) if !version_matches(&w, &found) => Check::new(
@@ -531,6 +520,45 @@ fn ruby(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
     }
 }
 
+/// The program named `id` on PATH and what it prints when run with `args`,
+/// or the failing check (`missing` when there is none) with `install` as fix.
+fn installed_version(
+    id: &'static str,
+    args: &[&str],
+    missing: &str,
+    install: &str,
+    env: &Env,
+    dir: &Path,
+) -> Result<(PathBuf, String), Check> {
+    let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
+    let Some(program) = first_on_path(id, &path, dir) else {
+        return Err(Check::new(id, Status::Fail, missing).fix(install));
+    };
+    let mut cmd = Command::new(&program);
+    cmd.args(args);
+    match version_output(cmd, env, dir) {
+        Ok(found) => Ok((program, found)),
+        Err(why) => {
+            let shown: Vec<String> = args
+                .iter()
+                .map(|a| {
+                    if a.contains(' ') {
+                        format!("'{a}'")
+                    } else {
+                        (*a).to_owned()
+                    }
+                })
+                .collect();
+            Err(Check::new(
+                id,
+                Status::Fail,
+                format!("`{} {}` {why}", program.display(), shown.join(" ")),
+            )
+            .fix(install))
+        }
+    }
+}
+
 /// `3.3` asks for any 3.3.x; `3.3.5` for exactly that.
 fn version_matches(wanted: &str, found: &str) -> bool {
     found == wanted
@@ -542,7 +570,6 @@ fn version_matches(wanted: &str, found: &str) -> bool {
 /// `node` on PATH, and a version `package.json`'s `engines.node` accepts.
 fn node(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
     const ID: &str = "node";
-    let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
     let package = root.map(|r| r.join("package.json"));
     let engines: Result<Option<String>, String> = match &package {
         None => Ok(None),
@@ -563,26 +590,16 @@ fn node(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
               `corepack enable` for yarn."
             .to_owned(),
     };
-    let Some(program) = first_on_path("node", &path, dir) else {
-        return Check::new(
-            ID,
-            Status::Fail,
-            "no `node` on PATH: `yarn install` and assets:precompile need Node.js",
-        )
-        .fix(install);
-    };
-    let mut cmd = Command::new(&program);
-    cmd.arg("--version");
-    let found = match version_output(cmd, env, dir) {
-        Ok(v) => v,
-        Err(why) => {
-            return Check::new(
-                ID,
-                Status::Fail,
-                format!("`{} --version` {why}", program.display()),
-            )
-            .fix(install);
-        }
+    let (program, found) = match installed_version(
+        ID,
+        &["--version"],
+        "no `node` on PATH: `yarn install` and assets:precompile need Node.js",
+        &install,
+        env,
+        dir,
+    ) {
+        Ok(found) => found,
+        Err(check) => return check,
     };
     let found = found.strip_prefix('v').unwrap_or(&found).to_owned();
     let shown = format!("node {found} ({})", program.display());

@@ -6,7 +6,8 @@
 use std::time::Instant;
 
 use crate::e2e_support::{
-    Load, MIGRATION_VERSIONS, RailsApp, Servers, combined, passed_through_pgbouncer,
+    Load, MIGRATION_VERSIONS, RailsApp, Servers, combined,
+    migrate_through_pgbouncer_until_it_fails, passed_through_pgbouncer,
 };
 
 const LOAD_CLIENTS: u32 = 8;
@@ -21,34 +22,26 @@ fn lock_failure_in(output: &str) -> bool {
 #[test]
 fn migration_through_pgbouncer_under_load_fails_with_advisory_lock_error() {
     let servers = Servers::shared();
-    let db = servers.fresh_database("e2e_fail");
-    let app = RailsApp::behind_bouncer(servers, &db);
-    let mut load = Load::holding_lock_server(servers, &db, LOAD_CLIENTS);
-
     let t = Instant::now();
-    let out = app.migrate(&[]);
+    let out = match migrate_through_pgbouncer_until_it_fails(servers, "e2e_fail", 3, LOAD_CLIENTS) {
+        Ok(out) => out,
+        Err(outputs) => panic!(
+            "db:migrate through PgBouncer under load succeeded {} times; the tootguard e2e \
+             tests could never fail:\n{}\nPgBouncer log:\n{}",
+            outputs.len(),
+            combined(outputs.last().unwrap()),
+            servers.bouncer_log_tail(30)
+        ),
+    };
     let took = t.elapsed();
     let text = combined(&out);
-    assert!(
-        load.is_running(),
-        "the load stopped before the migration ended"
-    );
-    drop(load);
-
-    assert!(
-        !out.status.success(),
-        "db:migrate through PgBouncer under load succeeded ({took:.1?}); \
-         the tootguard e2e tests could never fail:\n{text}\nroutes: {:#?}\nPgBouncer log:\n{}",
-        app.route_rows(servers),
-        servers.bouncer_log_tail(30)
-    );
     assert!(
         lock_failure_in(&text),
         "db:migrate failed ({}), but not on the advisory lock:\n{text}",
         out.status
     );
     eprintln!(
-        "e2e: through PgBouncer under load: {} in {took:.1?} (PostgreSQL warning {})",
+        "e2e: through PgBouncer under load: {} after {took:.1?} (PostgreSQL warning {})",
         out.status,
         if text.contains("you don't own a lock of type ExclusiveLock") {
             "present"

@@ -1428,3 +1428,30 @@ impl Drop for Load {
         self.kill();
     }
 }
+
+/// `db:migrate` straight through PgBouncer — no tootguard — under the
+/// lock-holding load, each attempt on a fresh database, until one fails.
+/// The modelled load makes the failure near-certain, not certain (on a
+/// loaded machine a run can finish before a load client lands on the
+/// lock's server connection), so a control gets a few attempts: any failure
+/// proves the tests can fail. `Err` holds every output when none failed.
+pub fn migrate_through_pgbouncer_until_it_fails(
+    servers: &Servers,
+    prefix: &str,
+    attempts: usize,
+    clients: u32,
+) -> Result<Output, Vec<Output>> {
+    let mut outputs = Vec::new();
+    for _ in 0..attempts {
+        let db = servers.fresh_database(prefix);
+        let app = RailsApp::behind_bouncer(servers, &db);
+        let load = Load::holding_lock_server(servers, &db, clients);
+        let out = app.migrate(&[]);
+        drop(load);
+        if !out.status.success() {
+            return Ok(out);
+        }
+        outputs.push(out);
+    }
+    Err(outputs)
+}

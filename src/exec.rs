@@ -119,10 +119,10 @@ pub fn apply_env(env: &mut Env, changes: &[Change]) {
     for change in changes {
         match change {
             Change::SetEnv(name, value) => {
-                env.insert((*name).into(), value.clone());
+                env.insert(*name, value.clone());
             }
             Change::UnsetEnv(name) => {
-                env.remove(std::ffi::OsStr::new(name));
+                env.remove(name);
             }
             Change::Chdir(_) | Change::RunAs(_) => {}
         }

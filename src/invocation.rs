@@ -75,7 +75,7 @@ impl Invocation {
     /// The invocation of this process: its working directory and environment.
     pub fn from_process(tool: Tool, argv0: OsString, args: Vec<OsString>) -> anyhow::Result<Self> {
         let cwd = std::env::current_dir().context("cannot read the working directory")?;
-        Self::new(tool, argv0, args, cwd, std::env::vars_os().collect())
+        Self::new(tool, argv0, args, cwd, Env::process())
     }
 
     pub fn new(
@@ -97,8 +97,8 @@ impl Invocation {
         })
     }
 
-    pub fn var(&self, name: &str) -> Option<&OsStr> {
-        self.env.get(OsStr::new(name)).map(OsString::as_os_str)
+    pub fn var(&self, name: &str) -> Option<OsString> {
+        self.env.get(name)
     }
 
     pub fn is_production(&self) -> bool {
@@ -138,7 +138,7 @@ impl Invocation {
             .get_or_init(|| {
                 let config = crate::config::load(
                     self.root.as_ref().map(|r| r.dir.as_path()),
-                    &self.env,
+                    &self.env.all(),
                     &self.rake_assignments(),
                 )
                 .map_err(|e| format!("{e:#}"))?;

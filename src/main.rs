@@ -20,6 +20,7 @@
 
 mod cli;
 mod config;
+mod environment;
 mod exec;
 mod exit;
 mod guards;

@@ -59,11 +59,8 @@ fn root_at(dir: PathBuf, found_by: &'static str) -> Root {
 /// `MASTODON_ROOT` when set; else the nearest ancestor of `cwd` that is a
 /// Mastodon root; else `~mastodon/live` when it is one; else none.
 pub fn find_root(env: &Env, cwd: &Path) -> anyhow::Result<Option<Root>> {
-    if let Some(dir) = env
-        .get(OsStr::new("MASTODON_ROOT"))
-        .filter(|d| !d.is_empty())
-    {
-        let dir = Path::new(dir);
+    if let Some(dir) = env.get("MASTODON_ROOT").filter(|d| !d.is_empty()) {
+        let dir = Path::new(&dir);
         let dir = if dir.is_absolute() {
             dir.to_path_buf()
         } else {
@@ -99,8 +96,9 @@ pub fn find_root(env: &Env, cwd: &Path) -> anyhow::Result<Option<Root>> {
 /// It names a directory relative to where tootguard started; a child that
 /// runs elsewhere (rails and rake run in the root) must find the same install.
 pub fn absolute_root_var(env: &Env, root: &Root) -> Option<OsString> {
-    let given = env.get(OsStr::new("MASTODON_ROOT"))?;
-    (!given.is_empty() && Path::new(given).is_relative()).then(|| root.dir.clone().into_os_string())
+    let given = env.get("MASTODON_ROOT")?;
+    (!given.is_empty() && Path::new(&given).is_relative())
+        .then(|| root.dir.clone().into_os_string())
 }
 
 /// This binary, as identity for "is this candidate tootguard itself?".
@@ -171,7 +169,7 @@ fn fill(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Ends the run when this process is the program a shim just exec'd as the
 /// real one (a copy or wrapper of tootguard), or when shims nest too deeply.
 pub fn check_loop(env: &Env, me: &SelfId, tool: Tool) -> anyhow::Result<()> {
-    let Some(marker) = env.get(OsStr::new(MARKER)) else {
+    let Some(marker) = env.get(MARKER) else {
         return Ok(());
     };
     let bytes = marker.as_encoded_bytes();
@@ -216,7 +214,8 @@ pub fn check_loop(env: &Env, me: &SelfId, tool: Tool) -> anyhow::Result<()> {
 /// The marker value for exec'ing `program` from this process.
 pub fn marker_for(env: &Env, program: &Path) -> OsString {
     let depth = env
-        .get(OsStr::new(MARKER))
+        .get(MARKER)
+        .as_ref()
         .and_then(|m| m.to_str())
         .and_then(|m| m.split_once(':'))
         .and_then(|(d, _)| d.parse::<u32>().ok())
@@ -277,7 +276,7 @@ pub fn find_program(
         };
     }
 
-    let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
+    let path = env.get("PATH").unwrap_or_default();
     let mut looked = Vec::new();
     let mut skipped = Vec::new();
     let mut not_executable = None;

@@ -6,11 +6,9 @@
 //! (`TOOTGUARD_DIRECT_DB_*`, `TOOTGUARD_PRECOMPILE_MIN_MB`) are read through
 //! the Mastodon configuration reader instead, so they may live in `.env*`.
 
-use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 
-/// Environment variables as the invocation sees them.
-pub type Env = BTreeMap<OsString, OsString>;
+pub use crate::environment::Env;
 
 /// `TOOTGUARD_QUIET=1`: no notices (warnings and errors still print).
 pub fn quiet() -> bool {
@@ -39,14 +37,13 @@ pub fn allow_root(env: &Env) -> bool {
 
 /// `TOOTGUARD_MEMINFO`: where to read meminfo (tests); `/proc/meminfo` otherwise.
 pub fn meminfo_path(env: &Env) -> OsString {
-    env.get(OsStr::new("TOOTGUARD_MEMINFO"))
+    env.get("TOOTGUARD_MEMINFO")
         .filter(|v| !v.is_empty())
-        .cloned()
         .unwrap_or_else(|| OsString::from("/proc/meminfo"))
 }
 
 fn flag(env: &Env, name: &str) -> bool {
-    env.get(OsStr::new(name)).is_some_and(|v| is_on(v))
+    env.get(name).is_some_and(|v| is_on(&v))
 }
 
 /// `1`, `true`, `yes` and `on` switch a flag on; anything else leaves it off.

@@ -15,7 +15,7 @@ use crate::{report, settings};
 
 pub fn run(tool: Tool, argv0: OsString, args: Vec<OsString>) -> anyhow::Result<u8> {
     let me = SelfId::current()?;
-    let env: settings::Env = std::env::vars_os().collect();
+    let env = settings::Env::process();
     resolve::check_loop(&env, &me, tool)?;
     let cwd = std::env::current_dir()
         .map_err(|e| anyhow::anyhow!("cannot read the working directory: {e}"))?;

@@ -8,7 +8,6 @@
 //! decides the question (memory, the configuration reader), the check asks
 //! it rather than deciding again. `upgrade`'s preflight is [`checks`].
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
 
@@ -126,7 +125,7 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
         .as_ref()
         .and_then(|r| crate::resolve::absolute_root_var(&env, r))
     {
-        env.insert("MASTODON_ROOT".into(), absolute);
+        env.insert("MASTODON_ROOT", absolute);
     }
     let env = &env;
     let mut out = vec![shims(env, cwd), root_check(&base)];
@@ -204,7 +203,7 @@ fn shims(env: &Env, cwd: &Path) -> Check {
         Ok(me) => me,
         Err(e) => return Check::new(ID, Status::Fail, format!("{e:#}")),
     };
-    let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
+    let path = env.get("PATH").unwrap_or_default();
     let mut found_dirs: Vec<PathBuf> = Vec::new();
     let mut problems = Vec::new();
     for tool in Tool::ALL {
@@ -530,7 +529,7 @@ fn installed_version(
     env: &Env,
     dir: &Path,
 ) -> Result<(PathBuf, String), Check> {
-    let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
+    let path = env.get("PATH").unwrap_or_default();
     let Some(program) = first_on_path(id, &path, dir) else {
         return Err(Check::new(id, Status::Fail, missing).fix(install));
     };
@@ -816,7 +815,7 @@ fn config(inv: &Invocation, root: &Path) -> Check {
             .filter(|f| root.join(f).exists())
             .collect();
             let mut env = inv.env.clone();
-            env.remove(OsStr::new(SKIP_POST));
+            env.remove(SKIP_POST);
             let stripped = Invocation::new(
                 Tool::Rails,
                 "rails".into(),
@@ -960,7 +959,7 @@ fn shell_env(env: &Env, root: Option<&Root>) -> Check {
     const ID: &str = "shell-env";
     let mut problems = Vec::new();
     let mut unset = Vec::new();
-    if let Some(value) = env.get(OsStr::new(SKIP_POST)) {
+    if let Some(value) = env.get(SKIP_POST) {
         problems.push(format!(
             "{SKIP_POST} is exported (as {:?}): Mastodon skips the post-deployment \
              migrations whenever it is set, whatever its value, even `false` \
@@ -970,7 +969,7 @@ fn shell_env(env: &Env, root: Option<&Root>) -> Check {
         unset.push(SKIP_POST);
     }
     let development = root.is_some_and(|r| !r.production);
-    if let Some(value) = env.get(OsStr::new("RAILS_ENV"))
+    if let Some(value) = env.get("RAILS_ENV")
         && !value.is_empty()
         && value != "production"
         && !development
@@ -1000,7 +999,7 @@ fn shell_env(env: &Env, root: Option<&Root>) -> Check {
 /// [`VERSION_TIMEOUT`]; the error says what went wrong.
 fn version_output(mut cmd: Command, env: &Env, dir: &Path) -> Result<String, String> {
     cmd.env_clear()
-        .envs(env)
+        .envs(env.all().iter())
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

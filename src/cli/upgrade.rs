@@ -154,7 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(absolute) = resolve::absolute_root_var(&env, &root) {
         // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("MASTODON_ROOT", &absolute) };
-        env.insert("MASTODON_ROOT".into(), absolute);
+        env.insert("MASTODON_ROOT", absolute);
     }
     let upgrade = Upgrade {
         me: SelfId::current()?,
@@ -287,7 +287,7 @@ impl Upgrade {
                     );
                 }
                 self.check_verdicts(step, &prepared.verdicts)?;
-                if step == Step::PostMigrate && self.env.contains_key(OsStr::new(SKIP_POST)) {
+                if step == Step::PostMigrate && self.env.contains(SKIP_POST) {
                     report::notice(&format!(
                         "{SKIP_POST} is exported in this shell; the post-deployment migrations \
                          run without it"
@@ -350,11 +350,7 @@ impl Upgrade {
     /// as the install's owner when the user guard says so (`bundle` and
     /// `yarn` write into the install; `systemctl` needs root).
     fn on_path(&self, step: Step, name: &str, args: &[&str], as_owner: bool) -> Result<Plan, Stop> {
-        let path = self
-            .env
-            .get(OsStr::new("PATH"))
-            .cloned()
-            .unwrap_or_default();
+        let path = self.env.get("PATH").unwrap_or_default();
         let program = first_on_path(name, &path, &self.root.dir).ok_or_else(|| {
             Stop::new(format!("no {name}"), step).detail(format!(
                 "`{name}` is not on PATH ({}). Run the upgrade as the user who installed \

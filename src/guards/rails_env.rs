@@ -8,6 +8,8 @@
 //! before they are read — so only the process environment counts here.
 //! A development checkout (no `.env.production`) is left alone.
 
+use std::ffi::OsStr;
+
 use super::{Change, Level, Verdict};
 use crate::invocation::Invocation;
 
@@ -42,7 +44,7 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
             arg,
         ));
     }
-    match value.map(|v| v.to_string_lossy()) {
+    match value.as_deref().map(OsStr::to_string_lossy) {
         None => Some(
             Verdict::new(
                 ID,

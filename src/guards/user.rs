@@ -153,10 +153,7 @@ pub fn for_root(root: &Root, env: &Env) -> Option<Verdict> {
 
 fn prepend(dir: &Path, env: &Env) -> OsString {
     let mut path = OsString::from(dir.as_os_str());
-    if let Some(old) = env
-        .get(std::ffi::OsStr::new("PATH"))
-        .filter(|p| !p.is_empty())
-    {
+    if let Some(old) = env.get("PATH").filter(|p| !p.is_empty()) {
         path.push(":");
         path.push(old);
     }

@@ -16,7 +16,9 @@
 //!   which costs the no-op target itself over 100 µs more than no argument.
 //!
 //! The cases alternate round-robin, so drift in machine load hits all of them
-//! alike. Wall time is taken around spawn + wait; peak RSS is `ru_maxrss`
+//! alike, and each round starts one case later than the last, so no case
+//! always follows the same one (what ran just before leaves its pages and
+//! caches behind). Wall time is taken around spawn + wait; peak RSS is `ru_maxrss`
 //! from `wait4` (Linux keeps the pre-exec high-water mark across exec, so for
 //! (c) it covers tootguard itself). Two scenarios: a realistic install
 //! (~90-line `.env.production`, short PATH) and a heavy one (2,000-line
@@ -241,8 +243,10 @@ fn run_scenario(scenario: &Scenario, shims: &Path, rounds: usize) -> Vec<Samples
         .collect();
     let mut results: Vec<Samples> = CASES.iter().map(|_| Samples::default()).collect();
     for round in 0..WARMUP_ROUNDS + rounds {
-        for (i, cmd) in commands.iter_mut().enumerate() {
-            let (wall, maxrss) = run_once(cmd, CASES[i]);
+        // Each round starts one case later: no case always follows the same one.
+        for k in 0..CASES.len() {
+            let i = (round + k) % CASES.len();
+            let (wall, maxrss) = run_once(&mut commands[i], CASES[i]);
             if round >= WARMUP_ROUNDS {
                 results[i].wall.push(wall);
                 results[i].maxrss_kib.push(maxrss);
@@ -573,7 +577,8 @@ fn print_machine(rounds: usize) {
     println!("binary:  {TOOTGUARD} ({} KiB)", size / 1024);
     println!(
         "method:  {rounds} measured rounds (+{WARMUP_ROUNDS} warm-up) per scenario; each round \
-         runs every case once, in turn; wall time around spawn + wait4; stdin, stdout, stderr \
+         runs every case once, in turn, starting one case later than the last; wall time \
+         around spawn + wait4; stdin, stdout, stderr \
          /dev/null"
     );
 }

@@ -14,6 +14,7 @@
 //! through wrappers (a shell script that execs tootguard): the environment
 //! never grows, so a loop can neither hang nor end in `E2BIG`.
 
+use std::cell::OnceCell;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::Read;
@@ -101,12 +102,45 @@ pub fn absolute_root_var(env: &Env, root: &Root) -> Option<OsString> {
         .then(|| root.dir.clone().into_os_string())
 }
 
-/// This binary, as identity for "is this candidate tootguard itself?".
+/// The two binaries of an install, side by side in one directory: the
+/// command line, and the shim path alone that `tootguard install` links
+/// `rails`, `rake` and `tootctl` to (see `lib.rs`). Either one is
+/// "tootguard itself" to the other.
+pub const CLI_BINARY: &str = "tootguard";
+pub const SHIM_BINARY: &str = "tootguard-shim";
+
+/// This binary (and its sibling), as identity for "is this candidate
+/// tootguard itself?".
 pub struct SelfId {
     pub path: PathBuf,
+    own: FileId,
+    /// The other binary of the pair, looked up when first needed.
+    sibling: OnceCell<Option<(PathBuf, FileId)>>,
+}
+
+#[derive(Clone, Copy)]
+struct FileId {
     dev: u64,
     ino: u64,
     size: u64,
+}
+
+impl FileId {
+    fn of(meta: &fs::Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+        }
+    }
+
+    /// `candidate` (with metadata `meta`) is the file at `path`: the same
+    /// inode (a link), or a byte-identical copy. Content is compared only
+    /// for a file of the same size.
+    fn matches(self, path: &Path, meta: &fs::Metadata, candidate: &Path) -> bool {
+        (meta.dev() == self.dev && meta.ino() == self.ino)
+            || (meta.size() == self.size && meta.is_file() && same_content(path, candidate))
+    }
 }
 
 impl SelfId {
@@ -115,23 +149,48 @@ impl SelfId {
         let meta = fs::metadata(&path)
             .with_context(|| format!("cannot read tootguard's own binary {}", path.display()))?;
         Ok(SelfId {
+            own: FileId::of(&meta),
             path,
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
+            sibling: OnceCell::new(),
         })
     }
 
-    /// True when `candidate` is this binary: a link to it (identity) or a
-    /// byte-identical copy. Content is compared only for a file of our size.
+    /// True when `candidate` is this binary or its sibling: a link to one
+    /// of them, or a byte-identical copy.
     pub fn is(&self, candidate: &Path) -> bool {
         let Ok(meta) = fs::metadata(candidate) else {
             return false;
         };
-        if meta.dev() == self.dev && meta.ino() == self.ino {
-            return true;
+        self.own.matches(&self.path, &meta, candidate)
+            || self
+                .sibling()
+                .is_some_and(|(path, id)| id.matches(path, &meta, candidate))
+    }
+
+    /// The binary shims link to: this one when it is `tootguard-shim`,
+    /// otherwise the `tootguard-shim` next to it, if there is one.
+    pub fn shim_binary(&self) -> Option<&Path> {
+        if self.path.file_name() == Some(OsStr::new(SHIM_BINARY)) {
+            return Some(&self.path);
         }
-        meta.size() == self.size && meta.is_file() && same_content(&self.path, candidate)
+        self.sibling().map(|(path, _)| path.as_path())
+    }
+
+    /// `tootguard` next to `tootguard-shim`, or `tootguard-shim` next to
+    /// anything else (a build's `tootguard`, or a renamed copy).
+    fn sibling(&self) -> Option<&(PathBuf, FileId)> {
+        self.sibling
+            .get_or_init(|| {
+                let name = if self.path.file_name() == Some(OsStr::new(SHIM_BINARY)) {
+                    CLI_BINARY
+                } else {
+                    SHIM_BINARY
+                };
+                let path = self.path.with_file_name(name);
+                let meta = fs::metadata(&path).ok().filter(fs::Metadata::is_file)?;
+                Some((path, FileId::of(&meta)))
+            })
+            .as_ref()
     }
 }
 

@@ -1,8 +1,11 @@
 //! `tootguard install`: the shims, and whether PATH finds them first.
 //!
-//! A shim is a symlink named `rails`, `rake` or `tootctl` to the tootguard
-//! binary. Installing is idempotent, and never replaces a file that is not
-//! already our link unless `--force`: an admin's own wrapper may live there.
+//! A shim is a symlink named `rails`, `rake` or `tootctl` to the
+//! `tootguard-shim` binary next to `tootguard` (the shim path alone, which
+//! starts faster; see `lib.rs`). Installing is idempotent, turns an older
+//! link to `tootguard` itself into one to `tootguard-shim`, and never
+//! replaces a file that is not already our link unless `--force`: an admin's
+//! own wrapper may live there.
 //! A shim that PATH does not find first does nothing, so the last step names
 //! whatever shadows it and prints the line that fixes PATH.
 
@@ -47,13 +50,26 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         std::env::current_dir()?.join(dir)
     };
     let me = SelfId::current()?;
+    let target = me.shim_binary().map(Path::to_path_buf).ok_or_else(|| {
+        Failure::error(
+            FAILURE,
+            format!(
+                "{} is not next to {}, and the shims link to it. Install both binaries \
+                 together: `cargo install --path .` in the tootguard checkout.",
+                me.path
+                    .with_file_name(crate::resolve::SHIM_BINARY)
+                    .display(),
+                me.path.display()
+            ),
+        )
+    })?;
     let mut out = std::io::stdout().lock();
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
     let mut refused = Vec::new();
     for tool in Tool::ALL {
         let link = dir.join(tool.name());
-        match link_state(&link, &me) {
+        match link_state(&link, &me, &target) {
             LinkState::Ours => writeln!(out, "{} already links to tootguard", link.display())?,
             LinkState::Other if !args.force => {
                 refused.push(link);
@@ -64,9 +80,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     fs::remove_file(&link)
                         .with_context(|| format!("cannot replace {}", link.display()))?;
                 }
-                std::os::unix::fs::symlink(&me.path, &link)
+                std::os::unix::fs::symlink(&target, &link)
                     .with_context(|| format!("cannot create the link {}", link.display()))?;
-                writeln!(out, "{} -> {}", link.display(), me.path.display())?;
+                writeln!(out, "{} -> {}", link.display(), target.display())?;
             }
         }
     }
@@ -134,16 +150,34 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 #[derive(Debug, PartialEq, Eq)]
 enum LinkState {
     Missing,
+    /// A symlink to `target`, the shim binary.
     Ours,
+    /// A symlink to tootguard that is not `target`: `tootguard` itself, or
+    /// a copy elsewhere. Ours to replace.
+    Stale,
     /// A dangling or foreign symlink, or a file.
     Other,
 }
 
-fn link_state(link: &Path, me: &SelfId) -> LinkState {
+fn link_state(link: &Path, me: &SelfId, target: &Path) -> LinkState {
     match fs::symlink_metadata(link) {
         Err(_) => LinkState::Missing,
-        Ok(meta) if meta.file_type().is_symlink() && me.is(link) => LinkState::Ours,
+        Ok(meta) if meta.file_type().is_symlink() && me.is(link) => {
+            if same_file(link, target) {
+                LinkState::Ours
+            } else {
+                LinkState::Stale
+            }
+        }
         Ok(_) => LinkState::Other,
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

@@ -15,9 +15,14 @@ use tempfile::TempDir;
 
 pub const TOOLS: [&str; 3] = ["rails", "rake", "tootctl"];
 
-/// The tootguard binary under test.
+/// The tootguard binary under test (the command line).
 pub fn tootguard() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tootguard"))
+}
+
+/// The shim binary under test: what `tootguard install` links shims to.
+pub fn shim_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tootguard-shim"))
 }
 
 /// A recorder: saves `$@` (NUL-separated, byte-exact), the environment and
@@ -89,7 +94,7 @@ impl World {
         fs::create_dir_all(&world.shims).unwrap();
         fs::create_dir_all(&world.record).unwrap();
         for tool in TOOLS {
-            std::os::unix::fs::symlink(tootguard(), world.shims.join(tool)).unwrap();
+            std::os::unix::fs::symlink(shim_binary(), world.shims.join(tool)).unwrap();
         }
         world
     }

@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use crate::harness::{World, tootguard, write_executable};
+use crate::harness::{World, shim_binary, tootguard, write_executable};
 
 #[test]
 fn install_creates_the_three_links_and_is_idempotent() {
@@ -20,7 +20,8 @@ fn install_creates_the_three_links_and_is_idempotent() {
         let link = dir.join(tool);
         assert_eq!(
             fs::read_link(&link).unwrap(),
-            tootguard().canonicalize().unwrap()
+            shim_binary().canonicalize().unwrap(),
+            "shims link to tootguard-shim, the binary with the shim path alone"
         );
     }
     assert!(!first.stdout.contains("export PATH"), "{}", first.stdout);
@@ -35,6 +36,45 @@ fn install_creates_the_three_links_and_is_idempotent() {
         second.stdout.matches("already links to tootguard").count(),
         3
     );
+}
+
+#[test]
+fn install_turns_links_to_tootguard_itself_into_links_to_the_shim_binary() {
+    let w = World::bare();
+    let dir = w.base().join("bin");
+    fs::create_dir_all(&dir).unwrap();
+    for tool in ["rails", "rake", "tootctl"] {
+        std::os::unix::fs::symlink(tootguard(), dir.join(tool)).unwrap();
+    }
+    w.tootguard()
+        .args(["install", "--dir"])
+        .arg(&dir)
+        .run()
+        .expect_code(0);
+    for tool in ["rails", "rake", "tootctl"] {
+        assert_eq!(
+            fs::read_link(dir.join(tool)).unwrap(),
+            shim_binary().canonicalize().unwrap()
+        );
+    }
+}
+
+#[test]
+fn install_without_the_shim_binary_beside_it_says_how_to_install_both() {
+    let w = World::bare();
+    let alone = w.base().join("alone");
+    fs::create_dir_all(&alone).unwrap();
+    fs::copy(tootguard(), alone.join("tootguard")).unwrap();
+    let dir = w.base().join("bin");
+    let out = w
+        .cmd(alone.join("tootguard"))
+        .args(["install", "--dir"])
+        .arg(&dir)
+        .run();
+    out.expect_code(1)
+        .expect_stderr(&alone.join("tootguard-shim").display().to_string())
+        .expect_stderr("cargo install --path .");
+    assert!(!dir.join("tootctl").exists(), "no link to a missing binary");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
-use crate::harness::{RECORDER, World, os, tootguard, write_executable};
+use crate::harness::{RECORDER, World, os, shim_binary, tootguard, write_executable};
 
 #[test]
 fn injects_rails_env_when_unset_on_production_install() {
@@ -457,6 +457,40 @@ fn bin_tootctl_linked_to_tootguard_is_reported_not_executed() {
     std::os::unix::fs::symlink(tootguard(), w.root.join("bin/tootctl")).unwrap();
     let out = w.cmd(w.shim("tootctl")).run();
     ends_as_a_loop(&out, "bin/tootctl is tootguard itself");
+}
+
+#[test]
+fn bin_tootctl_linked_to_the_shim_binary_is_reported_not_executed() {
+    let w = World::production();
+    fs::remove_file(w.root.join("bin/tootctl")).unwrap();
+    std::os::unix::fs::symlink(shim_binary(), w.root.join("bin/tootctl")).unwrap();
+    let via_shim = w.cmd(w.shim("tootctl")).run();
+    ends_as_a_loop(&via_shim, "bin/tootctl is tootguard itself");
+    let via_cli = w.cmd(tootguard()).arg("tootctl").run();
+    ends_as_a_loop(&via_cli, "bin/tootctl is tootguard itself");
+}
+
+#[test]
+fn a_copy_of_the_shim_binary_in_a_second_path_directory_is_skipped_by_either_binary() {
+    let w = World::bare();
+    let copy = w.base().join("copy");
+    fs::create_dir_all(&copy).unwrap();
+    fs::copy(shim_binary(), copy.join("tootctl")).unwrap();
+    let path = format!("{}:{}:/usr/bin:/bin", w.shims.display(), copy.display());
+    let via_shim = w.cmd(w.shim("tootctl")).env("PATH", &path).run();
+    ends_as_a_loop(&via_shim, &copy.join("tootctl").display().to_string());
+    let via_cli = w.cmd(tootguard()).arg("tootctl").env("PATH", &path).run();
+    ends_as_a_loop(&via_cli, &copy.join("tootctl").display().to_string());
+}
+
+#[test]
+fn the_shim_binary_run_under_its_own_name_points_to_tootguard() {
+    let w = World::production();
+    let out = w.cmd(shim_binary()).arg("--help").run();
+    out.expect_code(2)
+        .expect_stderr("rails`, `rake` and `tootctl`")
+        .expect_stderr("tootguard --help");
+    assert!(!w.record.join("tootctl.args").exists(), "nothing was run");
 }
 
 #[test]

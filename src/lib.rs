@@ -1,0 +1,96 @@
+//! tootguard: stands ahead of `rails`, `rake` and `tootctl` on a Mastodon
+//! server's PATH, makes the command safe (RAILS_ENV, PgBouncer, memory), then
+//! execs the real program.
+//!
+//! Two binaries share this library. `tootguard` is the command line
+//! (`install`, `explain`, `doctor`, `upgrade`, `completions`) and also takes
+//! the shim path when called as `rails`, `rake` or `tootctl`.
+//! `tootguard-shim` is the shim path alone, and what `tootguard install`
+//! links the shims to. Why two: the shim runs before every admin command,
+//! and a binary without clap, the completion generators and the JSON
+//! writers has half the code, a third fewer libc symbols for the dynamic
+//! loader to bind and half the relocations — about 40 µs less start-up,
+//! measured (README, "Speed"). Each binary's `main` only picks its entry
+//! point here; outcomes become exit statuses in one place (`exit.rs`).
+
+mod cli;
+mod config;
+mod environment;
+mod exec;
+mod exit;
+mod guards;
+mod invocation;
+mod redact;
+mod report;
+mod resolve;
+mod settings;
+mod shim;
+mod tootctl_tree;
+
+use std::ffi::OsString;
+
+use invocation::Tool;
+
+/// What a binary's C `main` does around its entry point.
+///
+/// Both binaries are `#![no_main]`: std's runtime start-up, which probes the
+/// main thread's stack through `/proc/self/maps`, was a quarter of the
+/// shim's start-up cost (measured, README "Speed"). What it would have done
+/// that matters here is done by hand: SIGPIPE is ignored, so a notice
+/// written to a closed pipe cannot kill tootguard before the real program
+/// starts (std's exec restores the default for the program), and stdout is
+/// flushed before returning. `std::env::args_os` still works: glibc hands
+/// argv to std's initialiser before `main` runs (so no musl build).
+pub fn enter(run: fn() -> u8) -> std::ffi::c_int {
+    // SAFETY: no other thread exists yet; ignoring a signal is always sound.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigIgn,
+        );
+    }
+    let code = run();
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    std::ffi::c_int::from(code)
+}
+
+/// `tootguard`: the shim when argv[0] is a shim name (or for
+/// `tootguard tootctl …`), the command line otherwise. The shim decision is
+/// taken before clap is built, so `tootctl --help` reaches tootctl untouched.
+pub fn tootguard() -> u8 {
+    let (argv0, rest) = argv();
+    let outcome = if let Some(tool) = Tool::from_argv0(&argv0) {
+        shim::run(tool, argv0, rest)
+    } else if let Some(tool) = rest.first().and_then(|a| Tool::from_name(a)) {
+        // `tootguard tootctl ARGS…`: exactly the shim path, typed explicitly.
+        let name = rest[0].clone();
+        shim::run(tool, name, rest[1..].to_vec())
+    } else {
+        cli::run(argv0, rest)
+    };
+    exit::finish(outcome)
+}
+
+/// `tootguard-shim`: the shim path, for argv[0] `rails`, `rake` or `tootctl`.
+pub fn tootguard_shim() -> u8 {
+    let (argv0, rest) = argv();
+    let outcome = match Tool::from_argv0(&argv0) {
+        Some(tool) => shim::run(tool, argv0, rest),
+        None => Err(exit::Failure::error(
+            exit::USAGE,
+            format!(
+                "{} is the shim behind `rails`, `rake` and `tootctl`: it runs under one of \
+                 those names, through the links `tootguard install` makes. For tootguard's \
+                 own commands run `tootguard --help`.",
+                argv0.to_string_lossy()
+            ),
+        )),
+    };
+    exit::finish(outcome)
+}
+
+fn argv() -> (OsString, Vec<OsString>) {
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    (argv0, args.collect())
+}

@@ -6,8 +6,8 @@
 //!   no interpreter start-up muddies the figures);
 //! - (b) `/usr/bin/env RAILS_ENV=production <root>/bin/tootctl`;
 //! - (c) `tootctl` through tootguard (a symlink named `tootctl` to the
-//!   tootguard binary), working directory in the root, `RAILS_ENV` unset so
-//!   tootguard injects it;
+//!   `tootguard-shim` binary, as `tootguard install` makes it), working
+//!   directory in the root, `RAILS_ENV` unset so tootguard injects it;
 //! - (d) `rails db:version` through tootguard (a task that is not a
 //!   migration: should cost what (c) costs), against its own baseline
 //!   (a') `<root>/bin/rails db:version` directly. The separate baseline is
@@ -45,7 +45,8 @@ const DEFAULT_ROUNDS: usize = 1000;
 const WARMUP_ROUNDS: usize = 50;
 const RSS_BUDGET_KIB: i64 = 4 * 1024;
 
-const TOOTGUARD: &str = env!("CARGO_BIN_EXE_tootguard");
+/// What `tootguard install` links the shims to.
+const TOOTGUARD: &str = env!("CARGO_BIN_EXE_tootguard-shim");
 
 fn main() {
     let rounds = std::env::var("TOOTGUARD_BENCH_ROUNDS")

@@ -236,6 +236,9 @@ struct Samples {
 }
 
 fn run_scenario(scenario: &Scenario, shims: &Path, rounds: usize) -> Vec<Samples> {
+    if drop_caches_asked() {
+        drop_page_cache();
+    }
     // The children inherit the working directory: no per-spawn chdir.
     std::env::set_current_dir(&scenario.root).expect("enter the root");
     let mut commands: Vec<Command> = CASES
@@ -256,6 +259,28 @@ fn run_scenario(scenario: &Scenario, shims: &Path, rounds: usize) -> Vec<Samples
     }
     std::env::set_current_dir("/").expect("leave the root");
     results
+}
+
+/// `TOOTGUARD_BENCH_DROP_CACHES=1`: empty the page cache before each
+/// scenario (root only; it slows the whole machine for a moment).
+///
+/// Why: a binary the linker has just written sits in the page cache in the
+/// small pieces it was written in, and mapping it costs more page faults
+/// than mapping one read back from disk, as `/usr/bin/env` was. Measured
+/// here: the same tootguard bytes ran some 30 µs slower straight from the
+/// linker than as a fresh copy, and the gap closed once the cache was
+/// dropped. Dropping it puts every program of the bench in the state a
+/// server is in after a reboot: read from disk.
+fn drop_caches_asked() -> bool {
+    std::env::var_os("TOOTGUARD_BENCH_DROP_CACHES").is_some_and(|v| v == "1")
+}
+
+fn drop_page_cache() {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    if let Err(e) = std::fs::write("/proc/sys/vm/drop_caches", "3\n") {
+        panic!("TOOTGUARD_BENCH_DROP_CACHES=1 needs root (writing /proc/sys/vm/drop_caches: {e})");
+    }
 }
 
 /// Spawns, reaps with `wait4` and returns the wall time and `ru_maxrss`.
@@ -581,6 +606,16 @@ fn print_machine(rounds: usize) {
          runs every case once, in turn, starting one case later than the last; wall time \
          around spawn + wait4; stdin, stdout, stderr \
          /dev/null"
+    );
+    println!(
+        "cache:   {}",
+        if drop_caches_asked() {
+            "page cache dropped before each scenario (TOOTGUARD_BENCH_DROP_CACHES=1): every \
+             binary read from disk"
+        } else {
+            "as found: tootguard-shim as the linker left it, env as read from disk long ago \
+             (TOOTGUARD_BENCH_DROP_CACHES=1 evens that out)"
+        }
     );
 }
 

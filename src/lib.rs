@@ -54,6 +54,24 @@ pub fn enter(run: fn() -> u8) -> std::ffi::c_int {
     std::ffi::c_int::from(code)
 }
 
+/// Defines a binary's C `main`, which runs `$entry` through [`enter`].
+/// Both binaries are `#![no_main]` (see [`enter`] for why); the unit-test
+/// harness brings its own `main`, so there is none under `cfg(test)`.
+#[macro_export]
+macro_rules! c_main {
+    ($entry:path) => {
+        /// The process entry point, called by the C runtime.
+        #[cfg(not(test))]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn main(
+            _argc: ::std::ffi::c_int,
+            _argv: *const *const ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            $crate::enter($entry)
+        }
+    };
+}
+
 /// `tootguard`: the shim when argv[0] is a shim name (or for
 /// `tootguard tootctl …`), the command line otherwise. The shim decision is
 /// taken before clap is built, so `tootctl --help` reaches tootctl untouched.

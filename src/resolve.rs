@@ -194,6 +194,14 @@ impl SelfId {
     }
 }
 
+/// `a` and `b` (after symlinks) are one file: same device and inode.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 fn same_content(a: &Path, b: &Path) -> bool {
     let (Ok(mut a), Ok(mut b)) = (File::open(a), File::open(b)) else {
         return false;

@@ -206,9 +206,16 @@ fn shims(env: &Env, cwd: &Path) -> Check {
     let path = env.get("PATH").unwrap_or_default();
     let mut found_dirs: Vec<PathBuf> = Vec::new();
     let mut problems = Vec::new();
+    // Shims that reach tootguard but not tootguard-shim: guarded, but slower.
+    let mut not_shim_binary = Vec::new();
     for tool in Tool::ALL {
         match first_on_path(tool.name(), &path, cwd) {
             Some(p) if me.is(&p) => {
+                if let Some(shim) = me.shim_binary()
+                    && !crate::resolve::same_file(&p, shim)
+                {
+                    not_shim_binary.push(p.display().to_string());
+                }
                 let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
                 if !found_dirs.contains(&dir) {
                     found_dirs.push(dir);
@@ -224,11 +231,22 @@ fn shims(env: &Env, cwd: &Path) -> Check {
     }
     if problems.is_empty() {
         let dirs: Vec<String> = found_dirs.iter().map(|d| d.display().to_string()).collect();
+        // Not a warning: the commands are guarded, and `upgrade` stops to
+        // ask about every warning.
+        let slower = if not_shim_binary.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} run tootguard, not tootguard-shim, so they start slower (the whole \
+                 command line loads before every command): `tootguard install` relinks them",
+                not_shim_binary.join(", ")
+            )
+        };
         return Check::new(
             ID,
             Status::Ok,
             format!(
-                "rails, rake and tootctl on PATH are tootguard's shims ({})",
+                "rails, rake and tootctl on PATH are tootguard's shims ({}){slower}",
                 dirs.join(", ")
             ),
         );

@@ -163,21 +163,13 @@ fn link_state(link: &Path, me: &SelfId, target: &Path) -> LinkState {
     match fs::symlink_metadata(link) {
         Err(_) => LinkState::Missing,
         Ok(meta) if meta.file_type().is_symlink() && me.is(link) => {
-            if same_file(link, target) {
+            if crate::resolve::same_file(link, target) {
                 LinkState::Ours
             } else {
                 LinkState::Stale
             }
         }
         Ok(_) => LinkState::Other,
-    }
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (fs::metadata(a), fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
     }
 }
 

@@ -501,6 +501,27 @@ fn doctor_warns_when_path_finds_another_rails_before_the_shim() {
 }
 
 #[test]
+fn doctor_advises_relinking_shims_that_run_tootguard_instead_of_the_shim_binary() {
+    let s = Setup::good();
+    let (_, checks) = s.doctor_json(s.tootguard());
+    assert_level(&checks, "shims", "ok");
+    assert!(!message(&checks, "shims").contains("tootguard-shim"));
+    for tool in ["rails", "rake", "tootctl"] {
+        let link = s.w.shims.join(tool);
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(crate::harness::tootguard(), &link).unwrap();
+    }
+    let (code, checks) = s.doctor_json(s.tootguard());
+    assert_eq!(code, Some(0));
+    // Guarded all the same: advice, not a warning (upgrade stops on those).
+    assert_level(&checks, "shims", "ok");
+    let text = message(&checks, "shims");
+    assert!(text.contains("not tootguard-shim"), "{text}");
+    assert!(text.contains(&s.w.shims.join("tootctl").display().to_string()));
+    assert!(text.contains("`tootguard install` relinks them"), "{text}");
+}
+
+#[test]
 fn doctor_says_to_install_the_shims_when_none_is_on_path() {
     let s = Setup::good();
     let path = format!("{}:/usr/bin:/bin", s.fake.display());

@@ -109,13 +109,14 @@ pub fn absolute_root_var(env: &Env, root: &Root) -> Option<OsString> {
 pub const CLI_BINARY: &str = "tootguard";
 pub const SHIM_BINARY: &str = "tootguard-shim";
 
-/// This binary (and its sibling), as identity for "is this candidate
-/// tootguard itself?".
+/// This binary (and the other binary of its pair), as identity for "is this
+/// candidate tootguard itself?".
 pub struct SelfId {
     pub path: PathBuf,
     own: FileId,
-    /// The other binary of the pair, looked up when first needed.
-    sibling: OnceCell<Option<(PathBuf, FileId)>>,
+    /// The files named `tootguard` and `tootguard-shim` next to this binary
+    /// that are not this binary, looked up when first needed.
+    pair: OnceCell<Vec<(PathBuf, FileId)>>,
 }
 
 #[derive(Clone, Copy)]
@@ -134,11 +135,15 @@ impl FileId {
         }
     }
 
+    fn same_inode(self, meta: &fs::Metadata) -> bool {
+        meta.dev() == self.dev && meta.ino() == self.ino
+    }
+
     /// `candidate` (with metadata `meta`) is the file at `path`: the same
     /// inode (a link), or a byte-identical copy. Content is compared only
     /// for a file of the same size.
     fn matches(self, path: &Path, meta: &fs::Metadata, candidate: &Path) -> bool {
-        (meta.dev() == self.dev && meta.ino() == self.ino)
+        self.same_inode(meta)
             || (meta.size() == self.size && meta.is_file() && same_content(path, candidate))
     }
 }
@@ -151,20 +156,41 @@ impl SelfId {
         Ok(SelfId {
             own: FileId::of(&meta),
             path,
-            sibling: OnceCell::new(),
+            pair: OnceCell::new(),
         })
     }
 
-    /// True when `candidate` is this binary or its sibling: a link to one
-    /// of them, or a byte-identical copy.
+    /// True when `candidate` is tootguard: this binary or the other one of
+    /// its pair (a link to one of them, or a byte-identical copy), or a link
+    /// into another directory's pair of which this binary is a copy (a
+    /// renamed copy of `tootguard-shim` meeting a link to the `tootguard`
+    /// it was copied from).
     pub fn is(&self, candidate: &Path) -> bool {
         let Ok(meta) = fs::metadata(candidate) else {
             return false;
         };
         self.own.matches(&self.path, &meta, candidate)
             || self
-                .sibling()
-                .is_some_and(|(path, id)| id.matches(path, &meta, candidate))
+                .pair()
+                .iter()
+                .any(|(path, id)| id.matches(path, &meta, candidate))
+            || self.is_linked_pair(candidate)
+    }
+
+    /// `candidate` is a symlink to a file named `tootguard` or
+    /// `tootguard-shim` whose partner in its directory is this binary.
+    fn is_linked_pair(&self, candidate: &Path) -> bool {
+        let is_link = fs::symlink_metadata(candidate).is_ok_and(|m| m.file_type().is_symlink());
+        let Some(target) = is_link.then(|| fs::canonicalize(candidate).ok()).flatten() else {
+            return false;
+        };
+        let partner = match target.file_name().and_then(OsStr::to_str) {
+            Some(CLI_BINARY) => SHIM_BINARY,
+            Some(SHIM_BINARY) => CLI_BINARY,
+            _ => return false,
+        };
+        let partner = target.with_file_name(partner);
+        fs::metadata(&partner).is_ok_and(|meta| self.own.matches(&self.path, &meta, &partner))
     }
 
     /// The binary shims link to: this one when it is `tootguard-shim`,
@@ -173,24 +199,40 @@ impl SelfId {
         if self.path.file_name() == Some(OsStr::new(SHIM_BINARY)) {
             return Some(&self.path);
         }
-        self.sibling().map(|(path, _)| path.as_path())
+        self.pair()
+            .iter()
+            .map(|(path, _)| path.as_path())
+            .find(|path| path.file_name() == Some(OsStr::new(SHIM_BINARY)))
     }
 
-    /// `tootguard` next to `tootguard-shim`, or `tootguard-shim` next to
-    /// anything else (a build's `tootguard`, or a renamed copy).
-    fn sibling(&self) -> Option<&(PathBuf, FileId)> {
-        self.sibling
-            .get_or_init(|| {
-                let name = if self.path.file_name() == Some(OsStr::new(SHIM_BINARY)) {
-                    CLI_BINARY
-                } else {
-                    SHIM_BINARY
-                };
-                let path = self.path.with_file_name(name);
-                let meta = fs::metadata(&path).ok().filter(fs::Metadata::is_file)?;
-                Some((path, FileId::of(&meta)))
-            })
-            .as_ref()
+    /// True when `candidate` is the shim binary: a link to it or a copy.
+    pub fn is_shim_binary(&self, candidate: &Path) -> bool {
+        let (Some(shim), Ok(meta)) = (self.shim_binary(), fs::metadata(candidate)) else {
+            return false;
+        };
+        match fs::metadata(shim) {
+            Ok(shim_meta) => FileId::of(&shim_meta).matches(shim, &meta, candidate),
+            Err(_) => false,
+        }
+    }
+
+    /// `tootguard` and `tootguard-shim` in this binary's directory, but not
+    /// this binary itself, decided by inode rather than by name: a hard link
+    /// or renamed copy (`rails`) of one finds the other all the same.
+    fn pair(&self) -> &[(PathBuf, FileId)] {
+        self.pair.get_or_init(|| {
+            let own_name = self.path.file_name();
+            [CLI_BINARY, SHIM_BINARY]
+                .into_iter()
+                // current_exe is this inode's own path: no need to stat it.
+                .filter(|name| own_name != Some(OsStr::new(name)))
+                .filter_map(|name| {
+                    let path = self.path.with_file_name(name);
+                    let meta = fs::metadata(&path).ok().filter(fs::Metadata::is_file)?;
+                    (!self.own.same_inode(&meta)).then(|| (path, FileId::of(&meta)))
+                })
+                .collect()
+        })
     }
 }
 

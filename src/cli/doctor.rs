@@ -211,10 +211,8 @@ fn shims(env: &Env, cwd: &Path) -> Check {
     for tool in Tool::ALL {
         match first_on_path(tool.name(), &path, cwd) {
             Some(p) if me.is(&p) => {
-                if let Some(shim) = me.shim_binary()
-                    && !crate::resolve::same_file(&p, shim)
-                {
-                    not_shim_binary.push(p.display().to_string());
+                if me.shim_binary().is_some() && !me.is_shim_binary(&p) {
+                    not_shim_binary.push(p.clone());
                 }
                 let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
                 if !found_dirs.contains(&dir) {
@@ -238,8 +236,13 @@ fn shims(env: &Env, cwd: &Path) -> Check {
         } else {
             format!(
                 "; {} run tootguard, not tootguard-shim, so they start slower (the whole \
-                 command line loads before every command): `tootguard install` relinks them",
-                not_shim_binary.join(", ")
+                 command line loads before every command): {} relinks them",
+                not_shim_binary
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                relink_commands(&not_shim_binary)
             )
         };
         return Check::new(
@@ -266,6 +269,31 @@ fn shims(env: &Env, cwd: &Path) -> Check {
             .to_owned(),
     };
     Check::new(ID, Status::Warn, format!("{}.", problems.join("; "))).fix(fix)
+}
+
+/// `tootguard install --dir DIR` for each directory holding `shims`, with
+/// `--force` where one of them is a copy rather than a link (install only
+/// replaces its own links unasked).
+fn relink_commands(shims: &[PathBuf]) -> String {
+    let mut dirs: Vec<(&Path, bool)> = Vec::new();
+    for shim in shims {
+        let dir = shim.parent().unwrap_or(Path::new("."));
+        let copy = !fs::symlink_metadata(shim).is_ok_and(|m| m.file_type().is_symlink());
+        match dirs.iter_mut().find(|(d, _)| *d == dir) {
+            Some((_, force)) => *force |= copy,
+            None => dirs.push((dir, copy)),
+        }
+    }
+    dirs.iter()
+        .map(|(dir, force)| {
+            format!(
+                "`tootguard install --dir {}{}`",
+                dir.display(),
+                if *force { " --force" } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 fn root_check(base: &anyhow::Result<Invocation>) -> Check {

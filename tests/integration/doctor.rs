@@ -518,7 +518,13 @@ fn doctor_advises_relinking_shims_that_run_tootguard_instead_of_the_shim_binary(
     let text = message(&checks, "shims");
     assert!(text.contains("not tootguard-shim"), "{text}");
     assert!(text.contains(&s.w.shims.join("tootctl").display().to_string()));
-    assert!(text.contains("`tootguard install` relinks them"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "`tootguard install --dir {}` relinks them",
+            s.w.shims.display()
+        )),
+        "{text}"
+    );
 }
 
 #[test]

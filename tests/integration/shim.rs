@@ -483,6 +483,64 @@ fn a_copy_of_the_shim_binary_in_a_second_path_directory_is_skipped_by_either_bin
     ends_as_a_loop(&via_cli, &copy.join("tootctl").display().to_string());
 }
 
+/// PATH `a:b:c`: `a/rails` is tootguard (`first`), `b/rails` a link to the
+/// other binary of the pair in `inst`, `c/rails` the real rails. The real
+/// one must run: neither binary may take the other for the real rails.
+fn the_real_rails_runs_past_both_binaries(w: &World, first: &std::path::Path, path: &str) {
+    let out = w.cmd(first).arg("--version").env("PATH", path).run();
+    out.expect_code(0);
+    assert_eq!(
+        w.recorded_args("rails"),
+        Some(vec![b"--version".to_vec()]),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_renamed_copy_of_the_shim_binary_skips_a_link_to_the_tootguard_it_was_copied_from() {
+    let w = World::bare();
+    let (a, b, c) = (w.base().join("a"), w.base().join("b"), w.base().join("c"));
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(&b).unwrap();
+    fs::copy(shim_binary(), a.join("rails")).unwrap();
+    std::os::unix::fs::symlink(tootguard(), b.join("rails")).unwrap();
+    write_executable(&c.join("rails"), RECORDER);
+    let path = format!(
+        "{}:{}:{}:/usr/bin:/bin",
+        a.display(),
+        b.display(),
+        c.display()
+    );
+    the_real_rails_runs_past_both_binaries(&w, &a.join("rails"), &path);
+}
+
+#[test]
+fn a_hard_link_of_the_shim_binary_under_another_name_knows_its_partner() {
+    let w = World::bare();
+    let (inst, b, c) = (
+        w.base().join("inst"),
+        w.base().join("b"),
+        w.base().join("c"),
+    );
+    fs::create_dir_all(&inst).unwrap();
+    fs::create_dir_all(&b).unwrap();
+    fs::copy(tootguard(), inst.join("tootguard")).unwrap();
+    fs::copy(shim_binary(), inst.join("tootguard-shim")).unwrap();
+    fs::hard_link(inst.join("tootguard-shim"), inst.join("rails")).unwrap();
+    // Not a byte-identical copy of anything the hard link could compare
+    // itself with by content: only the pair in its own directory tells.
+    std::os::unix::fs::symlink(inst.join("tootguard"), b.join("rails")).unwrap();
+    write_executable(&c.join("rails"), RECORDER);
+    let path = format!(
+        "{}:{}:{}:/usr/bin:/bin",
+        inst.display(),
+        b.display(),
+        c.display()
+    );
+    the_real_rails_runs_past_both_binaries(&w, &inst.join("rails"), &path);
+}
+
 #[test]
 fn the_shim_binary_run_under_its_own_name_points_to_tootguard() {
     let w = World::production();

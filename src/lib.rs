@@ -8,7 +8,7 @@
 //! `tootguard-shim` is the shim path alone, and what `tootguard install`
 //! links the shims to. Why two: the shim runs before every admin command,
 //! and a binary without clap, the completion generators and the JSON
-//! writers has half the code, a third fewer libc symbols for the dynamic
+//! writers has half the code, a quarter fewer libc symbols for the dynamic
 //! loader to bind and half the relocations — about 40 µs less start-up,
 //! measured (README, "Speed"). Each binary's `main` only picks its entry
 //! point here; outcomes become exit statuses in one place (`exit.rs`).

@@ -19,6 +19,10 @@ pub const BLOCKED: u8 = 3;
 pub const NOT_EXECUTABLE: u8 = 126;
 /// The real program was not found, or finding it would loop (shell convention).
 pub const NOT_FOUND: u8 = 127;
+/// The command line's output pipe was closed (`tootguard … | head`): the
+/// status a shell shows for a program ended by SIGPIPE, which tootguard
+/// ignores so that the shim cannot be killed by it.
+pub const CLOSED_PIPE: u8 = 128 + 13;
 
 /// An error with the exit status it must end in.
 #[derive(Debug)]
@@ -55,6 +59,24 @@ impl fmt::Display for Silent {
 }
 
 impl std::error::Error for Silent {}
+
+/// For the command line: output that could not be written because the
+/// reader went away (`tootguard completions bash | head -1`) ends quietly,
+/// as SIGPIPE would end any other program, instead of as an error.
+pub fn quiet_on_closed_pipe(outcome: anyhow::Result<u8>) -> anyhow::Result<u8> {
+    outcome.map_err(|err| {
+        let closed = err.chain().any(|cause| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if closed {
+            Silent(CLOSED_PIPE).into()
+        } else {
+            err
+        }
+    })
+}
 
 /// Turns an outcome into the process's exit status, printing any error.
 pub fn finish(outcome: anyhow::Result<u8>) -> u8 {

@@ -84,7 +84,7 @@ pub fn tootguard() -> u8 {
         let name = rest[0].clone();
         shim::run(tool, name, rest[1..].to_vec())
     } else {
-        cli::run(argv0, rest)
+        exit::quiet_on_closed_pipe(cli::run(argv0, rest))
     };
     exit::finish(outcome)
 }

@@ -107,11 +107,12 @@ const TASKS: &[(&str, &str)] = &[
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let script = script(args.shell)?;
-    match std::io::stdout().lock().write_all(script.as_bytes()) {
-        // `tootguard completions bash | head` is not a failure.
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(OK),
-        other => other.context("cannot write the script").map(|()| OK),
-    }
+    // A closed pipe (`| head`) ends quietly, in `exit::quiet_on_closed_pipe`.
+    std::io::stdout()
+        .lock()
+        .write_all(script.as_bytes())
+        .context("cannot write the script")?;
+    Ok(OK)
 }
 
 /// The whole completion script for one shell.

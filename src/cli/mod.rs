@@ -62,7 +62,7 @@ pub fn run(argv0: OsString, rest: Vec<OsString>) -> anyhow::Result<u8> {
         Err(err) => {
             // Help and version go to stdout with status 0; usage errors to
             // stderr with clap's status (2).
-            let _ = err.print();
+            anyhow::Context::context(err.print(), "cannot write the help")?;
             return Ok(u8::try_from(err.exit_code()).unwrap_or(crate::exit::USAGE));
         }
     };

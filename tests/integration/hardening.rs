@@ -798,3 +798,36 @@ fn a_path_of_a_thousand_entries_with_no_real_program_ends_fast_and_short() {
         ends_as_a_short_loop(label, &out, needle);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Closed output
+
+#[test]
+fn the_command_line_writing_into_a_closed_pipe_ends_quietly_with_the_sigpipe_status() {
+    for args in [
+        &["completions", "bash"][..],
+        &["install", "--dir", "shims-here"][..],
+        &["--help"][..],
+    ] {
+        let w = World::bare();
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(tootguard())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", w.base())
+            .current_dir(w.base())
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("Broken pipe"),
+            "{args:?}: no error for a reader that left: {stderr}"
+        );
+    }
+}

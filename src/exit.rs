@@ -62,7 +62,9 @@ impl std::error::Error for Silent {}
 
 /// For the command line: output that could not be written because the
 /// reader went away (`tootguard completions bash | head -1`) ends quietly,
-/// as SIGPIPE would end any other program, instead of as an error.
+/// as SIGPIPE would end any other program, instead of as an error. Not
+/// with 0 (ripgrep's choice for a search): `install` and `upgrade` act as
+/// they print, so a reader gone early can mean work left undone.
 pub fn quiet_on_closed_pipe(outcome: anyhow::Result<u8>) -> anyhow::Result<u8> {
     outcome.map_err(|err| {
         let closed = err.chain().any(|cause| {

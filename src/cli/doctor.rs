@@ -231,19 +231,18 @@ fn shims(env: &Env, cwd: &Path) -> Check {
         let dirs: Vec<String> = found_dirs.iter().map(|d| d.display().to_string()).collect();
         // Not a warning: the commands are guarded, and `upgrade` stops to
         // ask about every warning.
-        let slower = if not_shim_binary.is_empty() {
-            String::new()
-        } else {
-            format!(
+        let slower = match me.shim_binary() {
+            Some(shim) if !not_shim_binary.is_empty() => format!(
                 "; {} run tootguard, not tootguard-shim, so they start slower (the whole \
-                 command line loads before every command): {} relinks them",
+                 command line loads before every command); to relink them: {}",
                 not_shim_binary
                     .iter()
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", "),
-                relink_commands(&not_shim_binary)
-            )
+                relink_commands(&not_shim_binary, shim).join(", then ")
+            ),
+            _ => String::new(),
         };
         return Check::new(
             ID,
@@ -271,29 +270,37 @@ fn shims(env: &Env, cwd: &Path) -> Check {
     Check::new(ID, Status::Warn, format!("{}.", problems.join("; "))).fix(fix)
 }
 
-/// `tootguard install --dir DIR` for each directory holding `shims`, with
-/// `--force` where one of them is a copy rather than a link (install only
-/// replaces its own links unasked).
-fn relink_commands(shims: &[PathBuf]) -> String {
-    let mut dirs: Vec<(&Path, bool)> = Vec::new();
+/// The commands that point `shims` at `shim_binary`: `tootguard install
+/// --dir DIR` for a directory of links (it replaces its own links and
+/// leaves every other file alone), and `ln -sf` for a copy, file by file —
+/// never `install --force`, which would also replace an unrelated `rake`
+/// or `rails` in the same directory.
+fn relink_commands(shims: &[PathBuf], shim_binary: &Path) -> Vec<String> {
+    let mut dirs: Vec<&Path> = Vec::new();
+    let mut copies = Vec::new();
     for shim in shims {
-        let dir = shim.parent().unwrap_or(Path::new("."));
-        let copy = !fs::symlink_metadata(shim).is_ok_and(|m| m.file_type().is_symlink());
-        match dirs.iter_mut().find(|(d, _)| *d == dir) {
-            Some((_, force)) => *force |= copy,
-            None => dirs.push((dir, copy)),
+        if fs::symlink_metadata(shim).is_ok_and(|m| m.file_type().is_symlink()) {
+            let dir = shim.parent().unwrap_or(Path::new("."));
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        } else {
+            copies.push(format!(
+                "`ln -sf {} {}`",
+                crate::cli::quote(shim_binary.as_os_str()),
+                crate::cli::quote(shim.as_os_str())
+            ));
         }
     }
     dirs.iter()
-        .map(|(dir, force)| {
+        .map(|dir| {
             format!(
-                "`tootguard install --dir {}{}`",
-                dir.display(),
-                if *force { " --force" } else { "" }
+                "`tootguard install --dir {}`",
+                crate::cli::quote(dir.as_os_str())
             )
         })
-        .collect::<Vec<_>>()
-        .join(" and ")
+        .chain(copies)
+        .collect()
 }
 
 fn root_check(base: &anyhow::Result<Invocation>) -> Check {

@@ -10,6 +10,7 @@
 //! whatever shadows it and prints the line that fixes PATH.
 
 use std::ffi::OsStr;
+use std::fmt::Write as _;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -63,14 +64,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             ),
         )
     })?;
-    let mut out = std::io::stdout().lock();
+    // What was done is printed once it is all done: a reader that goes away
+    // early (`tootguard install | head -1`) must not stop the work halfway.
+    let mut done = String::new();
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
     let mut refused = Vec::new();
     for tool in Tool::ALL {
         let link = dir.join(tool.name());
         match link_state(&link, &me, &target) {
-            LinkState::Ours => writeln!(out, "{} already links to tootguard", link.display())?,
+            LinkState::Ours => writeln!(done, "{} already links to tootguard", link.display())?,
             LinkState::Other if !args.force => {
                 refused.push(link);
                 continue;
@@ -82,7 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 }
                 std::os::unix::fs::symlink(&target, &link)
                     .with_context(|| format!("cannot create the link {}", link.display()))?;
-                writeln!(out, "{} -> {}", link.display(), target.display())?;
+                writeln!(done, "{} -> {}", link.display(), target.display())?;
             }
         }
     }
@@ -92,9 +95,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         for line in
             crate::cli::completions::install(Path::new(home), xdg.as_deref().map(Path::new))?
         {
-            writeln!(out, "{line}")?;
+            writeln!(done, "{line}")?;
         }
     }
+    let mut out = std::io::stdout().lock();
+    out.write_all(done.as_bytes())?;
 
     let path = std::env::var_os("PATH").unwrap_or_default();
     let cwd = std::env::current_dir()?;

@@ -12,7 +12,7 @@
 //! prints the exact command that resumes it. Nothing ever prompts without a
 //! terminal on stdin.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
@@ -25,6 +25,7 @@ use owo_colors::{OwoColorize, Stream};
 
 use crate::cli::doctor::{self, SKIP_POST, Status};
 use crate::cli::install::first_on_path;
+use crate::cli::{quote, quote_str};
 use crate::exec::Plan;
 use crate::exit::{FAILURE, Failure, OK, USAGE};
 use crate::guards::{self, Change, Level, Verdict, memory};
@@ -834,21 +835,6 @@ fn command_line(plan: &Plan) -> String {
         .join(" ")
 }
 
-fn quote(s: &OsStr) -> String {
-    quote_str(&s.to_string_lossy())
-}
-
-fn quote_str(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
-    if plain {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 /// "exit status 7", "killed by SIGKILL, signal 9".
 fn describe(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
@@ -926,13 +912,6 @@ mod tests {
         assert_eq!(tee(input, &mut copy), Some("heap out of memory"));
         assert_eq!(copy, b"\xff<--- JavaScript heap out of memory\n");
         assert_eq!(tee(Chunks(vec![b"all fine\n"]), Vec::new()), None);
-    }
-
-    #[test]
-    fn quoting_leaves_plain_words_and_quotes_the_rest() {
-        assert_eq!(quote_str("db:migrate"), "db:migrate");
-        assert_eq!(quote_str("it's here"), r"'it'\''s here'");
-        assert_eq!(quote_str(""), "''");
     }
 
     #[test]

@@ -520,11 +520,38 @@ fn doctor_advises_relinking_shims_that_run_tootguard_instead_of_the_shim_binary(
     assert!(text.contains(&s.w.shims.join("tootctl").display().to_string()));
     assert!(
         text.contains(&format!(
-            "`tootguard install --dir {}` relinks them",
+            "to relink them: `tootguard install --dir {}`",
             s.w.shims.display()
         )),
         "{text}"
     );
+}
+
+#[test]
+fn doctor_advises_ln_for_a_shim_that_is_a_copy_and_never_install_force() {
+    let s = Setup::good();
+    // `tootctl` is found as a copy of tootguard, in a directory that also
+    // holds a real `rake` (behind the shim's) that a directory-wide
+    // `install --force` would replace.
+    let copies = s.w.base().join("copies dir");
+    std::fs::create_dir_all(&copies).unwrap();
+    std::fs::copy(crate::harness::tootguard(), copies.join("tootctl")).unwrap();
+    write_executable(&copies.join("rake"), "#!/bin/sh\necho real rake\n");
+    std::fs::remove_file(s.w.shims.join("tootctl")).unwrap();
+    let path = format!("{}:{}", s.path(), copies.display());
+    let (_, checks) = s.doctor_json(s.tootguard().env("PATH", path));
+    assert_level(&checks, "shims", "ok");
+    let text = message(&checks, "shims");
+    let expected = format!(
+        "`ln -sf {} '{}'`",
+        crate::harness::shim_binary()
+            .canonicalize()
+            .unwrap()
+            .display(),
+        copies.join("tootctl").display()
+    );
+    assert!(text.contains(&expected), "{text}\nexpected {expected}");
+    assert!(!text.contains("--force"), "{text}");
 }
 
 #[test]

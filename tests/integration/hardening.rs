@@ -829,5 +829,13 @@ fn the_command_line_writing_into_a_closed_pipe_ends_quietly_with_the_sigpipe_sta
             !stderr.contains("Broken pipe"),
             "{args:?}: no error for a reader that left: {stderr}"
         );
+        if args[0] == "install" {
+            for tool in ["rails", "rake", "tootctl"] {
+                assert!(
+                    w.base().join("shims-here").join(tool).exists(),
+                    "install finished its work although nobody read what it did"
+                );
+            }
+        }
     }
 }

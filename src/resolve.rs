@@ -191,6 +191,7 @@ impl SelfId {
         };
         let partner = target.with_file_name(partner);
         fs::metadata(&partner).is_ok_and(|meta| self.own.matches(&self.path, &meta, &partner))
+            && is_elf(&target)
     }
 
     /// The binary shims link to: this one when it is `tootguard-shim`,
@@ -234,6 +235,15 @@ impl SelfId {
                 .collect()
         })
     }
+}
+
+/// A regular file that starts like an executable: a script that happens to
+/// be named `tootguard` is not taken for one.
+fn is_elf(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    fs::metadata(path).is_ok_and(|m| m.is_file())
+        && File::open(path).is_ok_and(|mut f| f.read_exact(&mut magic).is_ok())
+        && magic == *b"\x7fELF"
 }
 
 /// `a` and `b` (after symlinks) are one file: same device and inode.

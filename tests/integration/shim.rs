@@ -516,6 +516,24 @@ fn a_renamed_copy_of_the_shim_binary_skips_a_link_to_the_tootguard_it_was_copied
 }
 
 #[test]
+fn a_script_that_happens_to_be_named_tootguard_beside_a_shim_copy_is_still_run() {
+    let w = World::bare();
+    let (a, b, other) = (
+        w.base().join("a"),
+        w.base().join("b"),
+        w.base().join("other"),
+    );
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(&b).unwrap();
+    fs::copy(shim_binary(), a.join("rails")).unwrap();
+    write_executable(&other.join("tootguard"), RECORDER);
+    fs::copy(shim_binary(), other.join("tootguard-shim")).unwrap();
+    std::os::unix::fs::symlink(other.join("tootguard"), b.join("rails")).unwrap();
+    let path = format!("{}:{}:/usr/bin:/bin", a.display(), b.display());
+    the_real_rails_runs_past_both_binaries(&w, &a.join("rails"), &path);
+}
+
+#[test]
 fn a_hard_link_of_the_shim_binary_under_another_name_knows_its_partner() {
     let w = World::bare();
     let (inst, b, c) = (

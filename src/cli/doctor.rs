@@ -99,7 +99,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         table(&checks, Stream::Stdout)
     };
-    std::io::stdout().write_all(text.as_bytes())?;
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("cannot write the report to standard output")?;
     Ok(if checks.iter().any(|c| c.status == Status::Fail) {
         exit::FAILURE
     } else {

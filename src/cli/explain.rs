@@ -9,6 +9,8 @@
 use std::ffi::OsString;
 use std::io::Write;
 
+use anyhow::Context;
+
 use serde_json::{Map, Value, json};
 
 use crate::exec::Plan;
@@ -283,6 +285,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         explanation.to_text()
     };
-    std::io::stdout().write_all(text.as_bytes())?;
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("cannot write to standard output")?;
     Ok(crate::exit::OK)
 }

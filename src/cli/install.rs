@@ -99,7 +99,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
     }
     let mut out = std::io::stdout().lock();
-    out.write_all(done.as_bytes())?;
+    out.write_all(done.as_bytes())
+        .context("cannot write to standard output")?;
 
     let path = std::env::var_os("PATH").unwrap_or_default();
     let cwd = std::env::current_dir()?;

@@ -690,7 +690,9 @@ impl Upgrade {
                 }
             }
         }
-        std::io::stdout().write_all(redact::scrub(&out).as_bytes())?;
+        std::io::stdout()
+            .write_all(redact::scrub(&out).as_bytes())
+            .context("cannot write the plan to standard output")?;
         Ok(if trouble { FAILURE } else { OK })
     }
 }

@@ -839,3 +839,36 @@ fn the_command_line_writing_into_a_closed_pipe_ends_quietly_with_the_sigpipe_sta
         }
     }
 }
+
+#[test]
+fn the_command_line_writing_to_a_full_disk_says_it_could_not_write_its_output() {
+    let w = World::production();
+    for args in [
+        &["completions", "bash"][..],
+        &["explain", "tootctl"][..],
+        &["doctor"][..],
+        &["install", "--dir", "shims-here"][..],
+    ] {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = std::process::Command::new(tootguard())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", w.base())
+            .current_dir(&w.root)
+            .stdin(std::process::Stdio::null())
+            .stdout(full)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write") && stderr.contains("No space left on device"),
+            "{args:?}: names what failed and why: {stderr}"
+        );
+    }
+}

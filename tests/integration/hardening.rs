@@ -800,7 +800,32 @@ fn a_path_of_a_thousand_entries_with_no_real_program_ends_fast_and_short() {
 }
 
 // ---------------------------------------------------------------------------
-// Closed output
+// Output that cannot be written
+
+/// `tootguard ARGS` in `dir` with stdout going to `stdout`; the exit code
+/// and stderr.
+fn cli_writing_to(
+    w: &World,
+    dir: &Path,
+    args: &[&str],
+    stdout: impl Into<std::process::Stdio>,
+) -> (Option<i32>, String) {
+    let out = std::process::Command::new(tootguard())
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", w.base())
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
 #[test]
 fn the_command_line_writing_into_a_closed_pipe_ends_quietly_with_the_sigpipe_status() {
@@ -812,19 +837,8 @@ fn the_command_line_writing_into_a_closed_pipe_ends_quietly_with_the_sigpipe_sta
         let w = World::bare();
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let out = std::process::Command::new(tootguard())
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", w.base())
-            .current_dir(w.base())
-            .stdin(std::process::Stdio::null())
-            .stdout(writer)
-            .stderr(std::process::Stdio::piped())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        let (code, stderr) = cli_writing_to(&w, &w.base(), args, writer);
+        assert_eq!(code, Some(141), "{args:?}: {stderr}");
         assert!(
             !stderr.contains("Broken pipe"),
             "{args:?}: no error for a reader that left: {stderr}"
@@ -853,19 +867,8 @@ fn the_command_line_writing_to_a_full_disk_says_it_could_not_write_its_output() 
             .write(true)
             .open("/dev/full")
             .unwrap();
-        let out = std::process::Command::new(tootguard())
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", w.base())
-            .current_dir(&w.root)
-            .stdin(std::process::Stdio::null())
-            .stdout(full)
-            .stderr(std::process::Stdio::piped())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let (code, stderr) = cli_writing_to(&w, &w.root, args, full);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
         assert!(
             stderr.contains("cannot write") && stderr.contains("No space left on device"),
             "{args:?}: names what failed and why: {stderr}"

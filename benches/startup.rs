@@ -264,13 +264,12 @@ fn run_scenario(scenario: &Scenario, shims: &Path, rounds: usize) -> Vec<Samples
 /// `TOOTGUARD_BENCH_DROP_CACHES=1`: empty the page cache before each
 /// scenario (root only; it slows the whole machine for a moment).
 ///
-/// Why: a binary the linker has just written sits in the page cache in the
-/// small pieces it was written in, and mapping it costs more page faults
-/// than mapping one read back from disk, as `/usr/bin/env` was. Measured
-/// here: the same tootguard bytes ran some 30 µs slower straight from the
-/// linker than as a fresh copy, and the gap closed once the cache was
-/// dropped. Dropping it puts every program of the bench in the state a
-/// server is in after a reboot: read from disk.
+/// Why: how a binary got into the page cache changes what starting it
+/// costs. Measured here: the same tootguard bytes ran some 30 µs faster as
+/// a fresh `cp` than straight from the linker, and the gap closed once the
+/// cache was dropped. Dropping it puts every program of the bench, `env`
+/// included, in one state, the one a server is in after a reboot: read
+/// from disk.
 fn drop_caches_asked() -> bool {
     std::env::var_os("TOOTGUARD_BENCH_DROP_CACHES").is_some_and(|v| v == "1")
 }

@@ -166,14 +166,16 @@ impl SelfId {
     /// renamed copy of `tootguard-shim` meeting a link to the `tootguard`
     /// it was copied from).
     pub fn is(&self, candidate: &Path) -> bool {
-        let Ok(meta) = fs::metadata(candidate) else {
-            return false;
-        };
-        self.own.matches(&self.path, &meta, candidate)
+        fs::metadata(candidate).is_ok_and(|meta| self.is_file_with(candidate, &meta))
+    }
+
+    /// [`SelfId::is`] for a candidate whose metadata is already at hand.
+    fn is_file_with(&self, candidate: &Path, meta: &fs::Metadata) -> bool {
+        self.own.matches(&self.path, meta, candidate)
             || self
                 .pair()
                 .iter()
-                .any(|(path, id)| id.matches(path, &meta, candidate))
+                .any(|(path, id)| id.matches(path, meta, candidate))
             || self.is_linked_pair(candidate)
     }
 
@@ -356,7 +358,9 @@ pub fn find_program(
     let name = tool.name();
     if let Some(root) = root {
         let program = root.dir.join("bin").join(name);
-        if me.is(&program) {
+        // Read once: it decides both "is it us?" and "can it run?".
+        let meta = fs::metadata(&program).ok();
+        if meta.as_ref().is_some_and(|m| me.is_file_with(&program, m)) {
             return Err(Failure::error(
                 NOT_FOUND,
                 format!(
@@ -370,7 +374,7 @@ pub fn find_program(
                 ),
             ));
         }
-        return match executable(&program) {
+        return match executable(&program, meta.as_ref()) {
             Some(true) => Ok(program),
             Some(false) => Err(Failure::error(
                 NOT_EXECUTABLE,
@@ -410,7 +414,8 @@ pub fn find_program(
         };
         let candidate = dir.join(name);
         looked.push(dir);
-        match executable(&candidate) {
+        let meta = fs::metadata(&candidate).ok();
+        match executable(&candidate, meta.as_ref()) {
             None => continue,
             Some(false) => {
                 not_executable.get_or_insert(candidate);
@@ -418,7 +423,10 @@ pub fn find_program(
             }
             Some(true) => {}
         }
-        if me.is(&candidate) {
+        if meta
+            .as_ref()
+            .is_some_and(|m| me.is_file_with(&candidate, m))
+        {
             skipped.push(candidate);
             continue;
         }
@@ -454,10 +462,10 @@ pub fn find_program(
 }
 
 /// Some(true) for an executable file, Some(false) for a file this user may
-/// not execute, None when there is no such file.
-fn executable(path: &Path) -> Option<bool> {
-    let meta = fs::metadata(path).ok()?;
-    if !meta.is_file() {
+/// not execute, None when there is no such file (`meta`: `path`'s metadata,
+/// if it has any).
+fn executable(path: &Path, meta: Option<&fs::Metadata>) -> Option<bool> {
+    if !meta?.is_file() {
         return None;
     }
     Some(nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok())

@@ -41,6 +41,9 @@ fn injects_rails_env_when_empty_on_production_install() {
     );
 }
 
+/// Also the user guard's quiet case: the suite's installs belong to whoever
+/// runs it, so as root this is an install owned by root (a container),
+/// which runs as is, without a word.
 #[test]
 fn says_nothing_when_rails_env_is_already_production() {
     let w = World::production();

@@ -88,17 +88,6 @@ fn allow_root_keeps_root_with_a_warning() {
 }
 
 #[test]
-fn an_install_owned_by_root_runs_as_root_silently() {
-    let w = World::production();
-    let out = w
-        .cmd(w.shim("tootctl"))
-        .env("RAILS_ENV", "production")
-        .run();
-    out.expect_code(0);
-    assert_eq!(out.stderr, "");
-}
-
-#[test]
 fn explain_shows_the_user_the_program_would_run_as() {
     if !is_root() {
         eprintln!("skipped: needs root");

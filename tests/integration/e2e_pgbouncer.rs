@@ -7,7 +7,7 @@
 use std::process::{Command, Output};
 
 use crate::e2e_support::{
-    Load, MIGRATION_VERSIONS, RAILS_TIMEOUT, RailsApp, Servers, combined,
+    Load, MIGRATION_VERSIONS, RAILS_TIMEOUT, RailsApp, Servers, assert_all_direct, combined,
     migrate_through_pgbouncer_until_it_fails, passed_through_pgbouncer, run, scrub_env,
 };
 use crate::harness::{tootguard, write_executable};
@@ -40,34 +40,6 @@ fn app_with_direct_setting(servers: &Servers, db: &str) -> RailsApp {
         servers.pg_port()
     ));
     app
-}
-
-#[track_caller]
-fn assert_all_direct(app: &RailsApp, servers: &Servers, out: &Output) {
-    let text = combined(out);
-    assert!(
-        out.status.success(),
-        "migration failed ({}):\n{text}",
-        out.status
-    );
-    assert_eq!(
-        app.applied_versions(servers),
-        MIGRATION_VERSIONS.to_vec(),
-        "{text}"
-    );
-    let routes = app.routes(servers);
-    assert_eq!(routes.len(), MIGRATION_VERSIONS.len(), "{routes:?}");
-    for (version, application_name) in &routes {
-        assert!(
-            !passed_through_pgbouncer(application_name),
-            "migration {version} went through PgBouncer ({application_name:?})"
-        );
-    }
-    assert_eq!(
-        servers.advisory_locks(app.db_name()),
-        0,
-        "a migration lock leaked"
-    );
 }
 
 #[test]

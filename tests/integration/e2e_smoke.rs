@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use crate::e2e_support::{
-    Load, MIGRATION_VERSIONS, RailsApp, Servers, combined,
+    Load, MIGRATION_VERSIONS, RailsApp, Servers, assert_all_direct, combined,
     migrate_through_pgbouncer_until_it_fails, passed_through_pgbouncer,
 };
 
@@ -67,26 +67,7 @@ fn direct_migration_under_load_applies_every_migration_and_records_no_pgbouncer_
         "the load stopped before the migration ended"
     );
     drop(load);
-    assert!(
-        out.status.success(),
-        "direct db:migrate under load failed ({}):\n{}",
-        out.status,
-        combined(&out)
-    );
-    assert_eq!(app.applied_versions(servers), MIGRATION_VERSIONS);
-    let routes = app.routes(servers);
-    assert_eq!(routes.len(), MIGRATION_VERSIONS.len(), "{routes:?}");
-    for (version, app_name) in &routes {
-        assert!(
-            !passed_through_pgbouncer(app_name),
-            "migration {version} went through PgBouncer: {app_name:?}"
-        );
-    }
-    assert_eq!(
-        servers.advisory_locks(&db),
-        0,
-        "the direct migration left its lock behind"
-    );
+    assert_all_direct(&app, servers, &out);
 
     // The marker works: through PgBouncer with no load, every row carries
     // PgBouncer's ` - host:port` suffix.
@@ -117,21 +98,7 @@ fn database_url_in_the_environment_beats_env_production_like_in_mastodon() {
     let app = RailsApp::behind_bouncer(servers, &db);
     let url = format!("postgres://postgres@127.0.0.1:{}/{db}", servers.pg_port());
     let out = app.migrate(&[("DATABASE_URL", &url)]);
-    assert!(
-        out.status.success(),
-        "db:migrate with DATABASE_URL failed ({}):\n{}",
-        out.status,
-        combined(&out)
-    );
-    assert_eq!(app.applied_versions(servers), MIGRATION_VERSIONS);
-    let routes = app.routes(servers);
-    assert_eq!(routes.len(), MIGRATION_VERSIONS.len(), "{routes:?}");
-    assert!(
-        routes
-            .iter()
-            .all(|(_, name)| !passed_through_pgbouncer(name)),
-        "DATABASE_URL did not take the migration past PgBouncer: {routes:?}"
-    );
+    assert_all_direct(&app, servers, &out);
 }
 
 /// Not a control, a measurement: with a plain `SELECT 1` load the failure is

@@ -1268,6 +1268,36 @@ pub struct Route {
     pub backend_pid: u32,
 }
 
+/// The migration succeeded, applied every version, none of them through
+/// PgBouncer, and left no migration lock behind.
+#[track_caller]
+pub fn assert_all_direct(app: &RailsApp, servers: &Servers, out: &Output) {
+    let text = combined(out);
+    assert!(
+        out.status.success(),
+        "migration failed ({}):\n{text}",
+        out.status
+    );
+    assert_eq!(
+        app.applied_versions(servers),
+        MIGRATION_VERSIONS.to_vec(),
+        "{text}"
+    );
+    let routes = app.routes(servers);
+    assert_eq!(routes.len(), MIGRATION_VERSIONS.len(), "{routes:?}");
+    for (version, application_name) in &routes {
+        assert!(
+            !passed_through_pgbouncer(application_name),
+            "migration {version} went through PgBouncer ({application_name:?})"
+        );
+    }
+    assert_eq!(
+        servers.advisory_locks(app.db_name()),
+        0,
+        "a migration lock leaked"
+    );
+}
+
 /// Did a session with this `application_name` come through PgBouncer? With
 /// `application_name_add_host = 1` PgBouncer appends ` - <host>:<port>`.
 pub fn passed_through_pgbouncer(application_name: &str) -> bool {

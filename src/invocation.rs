@@ -172,7 +172,7 @@ fn register_secrets(config: &MastodonConfig) {
         if crate::redact::is_secret_name(key) {
             crate::redact::register(value);
         }
-        if key.ends_with("DATABASE_URL")
+        if crate::redact::is_database_url_name(key)
             && let Ok(Some(password)) =
                 crate::config::database_url::parse(value).and_then(|url| url.password())
         {

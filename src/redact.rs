@@ -24,6 +24,12 @@ pub fn is_secret_name(name: &str) -> bool {
         .any(|word| upper.contains(word))
 }
 
+/// True for a variable holding a database URL (`DATABASE_URL`,
+/// `PRIMARY_DATABASE_URL`), whose password part is a secret.
+pub fn is_database_url_name(name: &str) -> bool {
+    name.ends_with("DATABASE_URL")
+}
+
 /// Remembers a secret value so that [`scrub`] removes it from any output.
 /// Values shorter than three bytes are not registered: masking every `a` in
 /// a message would hide the message, not the password.
@@ -38,7 +44,8 @@ pub fn register(secret: &str) {
         }
     };
     add(secret.to_owned());
-    let encoded = percent_encode(secret);
+    // As a password is written inside a URL's userinfo.
+    let encoded = crate::config::database_url::encode(secret, b"");
     if encoded != secret {
         add(encoded);
     }
@@ -48,7 +55,7 @@ pub fn register(secret: &str) {
 pub fn value(name: &str, value: &str) -> String {
     if is_secret_name(name) {
         MASK.to_owned()
-    } else if name.ends_with("DATABASE_URL") {
+    } else if is_database_url_name(name) {
         crate::config::database_url::redacted(value)
     } else {
         scrub(value)
@@ -65,20 +72,6 @@ pub fn scrub(text: &str) -> String {
     for secret in sorted {
         if out.contains(secret.as_str()) {
             out = out.replace(secret.as_str(), MASK);
-        }
-    }
-    out
-}
-
-/// Percent-encodes everything but unreserved characters, as a password is
-/// written inside a URL's userinfo.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for byte in s.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
         }
     }
     out

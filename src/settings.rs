@@ -12,7 +12,7 @@ pub use crate::environment::Env;
 
 /// `TOOTGUARD_QUIET=1`: no notices (warnings and errors still print).
 pub fn quiet() -> bool {
-    std::env::var_os("TOOTGUARD_QUIET").is_some_and(|v| is_on(&v))
+    flag(&Env::process(), "TOOTGUARD_QUIET")
 }
 
 /// `TOOTGUARD_STRICT=1`: a wrong `RAILS_ENV` refuses instead of warning.

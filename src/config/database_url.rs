@@ -243,20 +243,7 @@ fn query_params(url: &str, query: Range<usize>) -> Result<Vec<QueryParam>, UrlEr
         .collect()
 }
 
-/// Where a connection setting comes from in one URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Slot {
-    /// The last query parameter with the Rails key (`Hash[…]`: last wins).
-    Param(usize),
-    /// The URL's own part, if it has one.
-    Part(Option<Range<usize>>),
-}
-
 impl<'a> DatabaseUrl<'a> {
-    pub fn as_str(&self) -> &'a str {
-        self.text
-    }
-
     fn param(&self, key: &str) -> Option<usize> {
         // Rails symbolises the raw key: `%68ost` is not `host`.
         self.params
@@ -264,19 +251,14 @@ impl<'a> DatabaseUrl<'a> {
             .rposition(|p| &self.text[p.key.clone()] == key)
     }
 
-    fn slot(&self, key: &str, part: Option<Range<usize>>) -> Slot {
-        match self.param(key) {
-            Some(i) => Slot::Param(i),
-            None => Slot::Part(part),
-        }
-    }
-
     /// The raw text in effect for a setting: `None` when absent or blank,
     /// which leaves the setting to `config/database.yml`.
     fn effective_raw(&self, key: &str, part: Option<Range<usize>>) -> Option<&'a str> {
-        let span = match self.slot(key, part) {
-            Slot::Param(i) => self.params[i].value.clone(),
-            Slot::Part(span) => span,
+        // The last query parameter with the Rails key wins (`Hash[…]`),
+        // else the URL's own part, if it has one.
+        let span = match self.param(key) {
+            Some(i) => self.params[i].value.clone(),
+            None => part,
         }?;
         let raw = &self.text[span];
         // ActiveSupport's blank?: empty or whitespace only.
@@ -303,6 +285,7 @@ impl<'a> DatabaseUrl<'a> {
     }
 
     /// The socket directory from `?host=/…`, when that is where the host is.
+    #[cfg(test)]
     pub fn socket_dir(&self) -> Result<Option<String>, UrlError> {
         Ok(self.host()?.filter(|h| h.starts_with('/')))
     }
@@ -369,7 +352,7 @@ fn decode(raw: &str, part: &str) -> Result<String, UrlError> {
 }
 
 /// Percent-encodes all but RFC 3986 unreserved characters and `keep`.
-fn encode(s: &str, keep: &[u8]) -> String {
+pub fn encode(s: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b) {
@@ -532,6 +515,11 @@ pub fn rewrite(
         });
     }
 
+    Ok(splice(url, edits))
+}
+
+/// `url` with each edit's range replaced by its text.
+fn splice(url: &str, mut edits: Vec<Edit>) -> String {
     // Insertions can share a position (`postgres://` + user, host and port
     // all land at one offset): the order they were pushed in is the order
     // of the parts in a URL, and the sort is stable.
@@ -544,7 +532,7 @@ pub fn rewrite(
         pos = edit.range.end;
     }
     out.push_str(&url[pos..]);
-    Ok(out)
+    out
 }
 
 /// Replaces a query parameter's value, adding `=` to a bare key.
@@ -578,16 +566,14 @@ pub fn redacted(url: &str) -> String {
         p.value.clone().filter(|_| key.contains("password"))
     }));
     spans.retain(|s| !s.is_empty());
-    spans.sort_by_key(|s| s.start);
-    let mut out = String::with_capacity(url.len());
-    let mut pos = 0;
-    for span in spans {
-        out.push_str(&url[pos..span.start]);
-        out.push_str("***");
-        pos = span.end;
-    }
-    out.push_str(&url[pos..]);
-    out
+    let edits = spans
+        .into_iter()
+        .map(|range| Edit {
+            range,
+            text: "***".to_owned(),
+        })
+        .collect();
+    splice(url, edits)
 }
 
 #[cfg(test)]

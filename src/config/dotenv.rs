@@ -86,6 +86,7 @@ pub struct Parsed {
     pub malformed: Vec<Malformed>,
 }
 
+#[cfg(test)]
 impl Parsed {
     pub fn get(&self, key: &str) -> Option<&Assignment> {
         self.assignments.iter().find(|a| a.key == key)

@@ -10,11 +10,6 @@
 //! would choke on fail here first, naming the file and line. No error text
 //! carries a value.
 
-#![allow(
-    dead_code,
-    reason = "the guards, explain and doctor each use a different part of this API"
-)]
-
 pub mod database_url;
 pub mod dotenv;
 
@@ -77,6 +72,8 @@ pub struct MastodonConfig {
     /// Environment variables whose value is not UTF-8; they are stored
     /// lossily and refused where a database setting depends on them.
     not_utf8: BTreeSet<String>,
+    /// The `.env*` files that existed and were read, for the tests.
+    #[cfg(test)]
     files_read: Vec<PathBuf>,
 }
 
@@ -132,10 +129,13 @@ pub fn load(
         );
     }
 
+    #[cfg(test)]
     let mut files_read = Vec::new();
     // Without a Mastodon root there are no files: the environment alone.
-    for name in root.map_or(&[][..], |_| &DOTENV_FILES[..]) {
-        let path = root.unwrap_or(Path::new("")).join(name);
+    for path in root
+        .into_iter()
+        .flat_map(|r| DOTENV_FILES.map(|name| r.join(name)))
+    {
         let Some(bytes) = read_dotenv_file(&path)? else {
             continue;
         };
@@ -171,11 +171,13 @@ pub fn load(
                 },
             });
         }
+        #[cfg(test)]
         files_read.push(path);
     }
     Ok(MastodonConfig {
         settings,
         not_utf8,
+        #[cfg(test)]
         files_read,
     })
 }
@@ -191,6 +193,7 @@ impl MastodonConfig {
     }
 
     /// The `.env*` files that existed and were read, in reading order.
+    #[cfg(test)]
     pub fn files_read(&self) -> &[PathBuf] {
         &self.files_read
     }
@@ -422,16 +425,22 @@ pub struct Database {
     pub url: Option<String>,
 }
 
+#[cfg(test)]
 impl Database {
     pub fn is_socket(&self) -> bool {
         self.host.starts_with('/')
     }
 
-    /// `<dir>/.s.PGSQL.<port>`, the socket file libpq opens.
     pub fn socket_path(&self) -> Option<PathBuf> {
-        self.is_socket()
-            .then(|| Path::new(&self.host).join(format!(".s.PGSQL.{}", self.port)))
+        socket_file(&self.host, self.port)
     }
+}
+
+/// `<dir>/.s.PGSQL.<port>`, the socket file libpq opens, when `host` is a
+/// socket directory (starts with `/`).
+pub fn socket_file(host: &str, port: u16) -> Option<PathBuf> {
+    host.starts_with('/')
+        .then(|| Path::new(host).join(format!(".s.PGSQL.{port}")))
 }
 
 // By hand, so the password never reaches a log or a panic message.

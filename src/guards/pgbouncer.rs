@@ -12,7 +12,6 @@
 //! rewritten instead, every other byte kept.
 
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::Path;
 use std::time::Duration;
 
 use super::{Change, Level, Verdict};
@@ -379,8 +378,7 @@ pub fn endpoint(host: &str, port: u16) -> String {
 /// connection (a stale socket file left by a stopped server does not).
 /// Otherwise a TCP connect to each resolved address, with a short timeout.
 pub fn probe(host: &str, port: u16) -> Result<(), String> {
-    if host.starts_with('/') {
-        let socket = Path::new(host).join(format!(".s.PGSQL.{port}"));
+    if let Some(socket) = crate::config::socket_file(host, port) {
         return std::os::unix::net::UnixStream::connect(&socket)
             .map(|_| ())
             .map_err(|e| format!("cannot connect to the socket {}: {e}", socket.display()));

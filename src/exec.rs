@@ -54,11 +54,7 @@ impl Plan {
     /// set. The shim, `explain` and `upgrade` all decide through this.
     pub fn decide(inv: &Invocation, program: PathBuf, stop_at_block: bool) -> (Plan, Vec<Verdict>) {
         let mut plan = Plan::new(inv, program);
-        let verdicts = if crate::settings::bypass(&inv.env) {
-            Vec::new()
-        } else {
-            guards::check_all(inv, stop_at_block)
-        };
+        let verdicts = verdicts(inv, stop_at_block);
         for verdict in &verdicts {
             plan.apply(&verdict.changes);
         }
@@ -111,6 +107,15 @@ impl Plan {
             }
         }
         cmd
+    }
+}
+
+/// What the guards say about `inv`: nothing under `TOOTGUARD_BYPASS=1`.
+pub fn verdicts(inv: &Invocation, stop_at_block: bool) -> Vec<Verdict> {
+    if crate::settings::bypass(&inv.env) {
+        Vec::new()
+    } else {
+        guards::check_all(inv, stop_at_block)
     }
 }
 

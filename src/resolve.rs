@@ -48,6 +48,17 @@ pub fn is_mastodon_root(dir: &Path) -> bool {
     dir.join("bin/tootctl").exists() && dir.join("config/application.rb").is_file()
 }
 
+impl Root {
+    /// "production" or "development", as messages name the install.
+    pub fn kind(&self) -> &'static str {
+        if self.production {
+            "production"
+        } else {
+            "development"
+        }
+    }
+}
+
 fn root_at(dir: PathBuf, found_by: &'static str) -> Root {
     let production = dir.join(".env.production").exists();
     Root {

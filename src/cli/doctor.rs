@@ -21,7 +21,7 @@ use owo_colors::{OwoColorize, Stream};
 use serde_json::Value;
 
 use crate::cli::install::first_on_path;
-use crate::guards::{self, Level};
+use crate::guards::{self, Level, Verdict};
 use crate::invocation::{Invocation, Tool};
 use crate::resolve::{Root, SelfId};
 use crate::settings::Env;
@@ -87,6 +87,22 @@ impl Check {
     fn fix(mut self, fix: impl Into<String>) -> Check {
         self.fix = Some(fix.into());
         self
+    }
+
+    /// A guard's verdict as a check: a block fails, a warning warns, the
+    /// rest is ok (with no fix to show).
+    fn from_verdict(id: &'static str, verdict: Verdict) -> Check {
+        let status = match verdict.level {
+            Level::Block => Status::Fail,
+            Level::Warn => Status::Warn,
+            Level::Ok | Level::Notice => Status::Ok,
+        };
+        Check {
+            id,
+            status,
+            message: verdict.message,
+            fix: verdict.fix.filter(|_| status != Status::Ok),
+        }
     }
 }
 
@@ -505,16 +521,7 @@ fn user(root: &Root, env: &Env) -> (Check, Env) {
             "Work as the owner: `su - {owner}` (anything run as root without tootguard \
              leaves root-owned files that break {owner}'s runs with Errno::EACCES)."
         )),
-        (Level::Ok | Level::Notice, _) => Check::new(ID, Status::Ok, verdict.message),
-        (Level::Warn, _) => {
-            let fix = verdict.fix.clone();
-            let check = Check::new(ID, Status::Warn, verdict.message);
-            match fix {
-                Some(fix) => check.fix(fix),
-                None => check,
-            }
-        }
-        (Level::Block, _) => Check::new(ID, Status::Fail, verdict.message),
+        _ => Check::from_verdict(ID, verdict),
     };
     (check, owner_env)
 }
@@ -593,16 +600,7 @@ fn installed_version(
     match version_output(cmd, env, dir) {
         Ok(found) => Ok((program, found)),
         Err(why) => {
-            let shown: Vec<String> = args
-                .iter()
-                .map(|a| {
-                    if a.contains(' ') {
-                        format!("'{a}'")
-                    } else {
-                        (*a).to_owned()
-                    }
-                })
-                .collect();
+            let shown: Vec<String> = args.iter().map(|a| crate::cli::quote_str(a)).collect();
             Err(Check::new(
                 id,
                 Status::Fail,
@@ -996,17 +994,7 @@ fn memory(env: &Env, dir: &Path) -> Check {
             "not checked: the memory guard did not answer",
         );
     };
-    let status = match verdict.level {
-        Level::Block => Status::Fail,
-        Level::Warn => Status::Warn,
-        Level::Ok | Level::Notice => Status::Ok,
-    };
-    Check {
-        id: ID,
-        status,
-        message: verdict.message,
-        fix: verdict.fix.filter(|_| status != Status::Ok),
-    }
+    Check::from_verdict(ID, verdict)
 }
 
 /// Variables exported in this shell that change what Mastodon does.

@@ -61,8 +61,7 @@ impl Explanation {
                     let (plan, verdicts) = Plan::decide(&inv, program, false);
                     (Ok(plan), verdicts)
                 }
-                Err(e) if bypass => (Err(format!("{e:#}")), Vec::new()),
-                Err(e) => (Err(format!("{e:#}")), guards::check_all(&inv, false)),
+                Err(e) => (Err(format!("{e:#}")), crate::exec::verdicts(&inv, false)),
             };
         let route = pgbouncer::applies(&inv).then(|| pgbouncer::route(&inv));
         Ok(Explanation {
@@ -178,11 +177,7 @@ impl Explanation {
                 Some(r) => format!(
                     "{} ({}, found by {})",
                     r.dir.display(),
-                    if r.production {
-                        "production"
-                    } else {
-                        "development"
-                    },
+                    r.kind(),
                     r.found_by
                 ),
                 None => "(none found)".to_owned(),

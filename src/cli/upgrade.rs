@@ -612,11 +612,7 @@ impl Upgrade {
         self.dry_run = true;
         let mut out = format!(
             "tootguard upgrade --dry-run: nothing runs. Mastodon {} install at {}.\n",
-            if self.root.production {
-                "production"
-            } else {
-                "development"
-            },
+            self.root.kind(),
             self.root.dir.display()
         );
         let mut trouble = false;

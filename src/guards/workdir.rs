@@ -22,11 +22,7 @@ pub fn check_root(inv: &Invocation) -> Option<Verdict> {
                 Level::Ok,
                 format!(
                     "Mastodon {} install at {} (found by {})",
-                    if root.production {
-                        "production"
-                    } else {
-                        "development"
-                    },
+                    root.kind(),
                     root.dir.display(),
                     root.found_by
                 ),

@@ -858,25 +858,29 @@ fn config(inv: &Invocation, root: &Path) -> Check {
     const ID: &str = "config";
     match inv.config() {
         Ok(_) => {
-            let present: Vec<&str> = [
-                ".env.production.local",
-                ".env.local",
-                ".env.production",
-                ".env",
-            ]
-            .into_iter()
-            .filter(|f| root.join(f).exists())
-            .collect();
-            let mut env = inv.env.clone();
-            env.remove(SKIP_POST);
-            let stripped = Invocation::new(
-                Tool::Rails,
-                "rails".into(),
-                Vec::new(),
-                inv.cwd.clone(),
-                env,
-            );
-            if let Some(source) = stripped.ok().as_ref().and_then(skip_post_in_file) {
+            let present: Vec<&str> = crate::config::DOTENV_FILES
+                .into_iter()
+                .filter(|f| root.join(f).exists())
+                .collect();
+            // Only the files count here (`shell-env` reports an export), so
+            // an exported SKIP_POST is taken out first — which means
+            // reading the files again only when there is one.
+            let stripped = inv.env.contains(SKIP_POST).then(|| {
+                let mut env = inv.env.clone();
+                env.remove(SKIP_POST);
+                Invocation::new(
+                    Tool::Rails,
+                    "rails".into(),
+                    Vec::new(),
+                    inv.cwd.clone(),
+                    env,
+                )
+            });
+            let files = match &stripped {
+                Some(stripped) => stripped.as_ref().ok(),
+                None => Some(inv),
+            };
+            if let Some(source) = files.and_then(skip_post_in_file) {
                 return Check::new(
                     ID,
                     Status::Warn,

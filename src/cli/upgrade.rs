@@ -265,17 +265,45 @@ struct Upgrade {
     dry_run: bool,
 }
 
+impl Prepared {
+    /// A command no guard is asked about (bundle, yarn).
+    fn plain(plan: Plan) -> Prepared {
+        Prepared {
+            plan,
+            changes: Vec::new(),
+            verdicts: Vec::new(),
+            skip_post_in_file: None,
+        }
+    }
+}
+
 impl Upgrade {
-    fn step(&self, step: Step) -> Result<(), Stop> {
-        match step {
-            Step::Preflight => self.preflight(),
-            Step::Bundle => self.run_plain(step, self.on_path(step, "bundle", &["install"], true)?),
-            Step::Yarn => self.run_plain(
-                step,
-                self.on_path(step, "yarn", &["install", "--immutable"], true)?,
-            ),
+    /// The command a step runs, planned as it will run: one place for the
+    /// run and the dry run, so what the dry run shows is what runs.
+    /// `None` for the steps that are not one command (preflight, restart).
+    fn prepare(&self, step: Step) -> Option<Result<Prepared, Stop>> {
+        Some(match step {
+            Step::Bundle => self
+                .on_path(step, "bundle", &["install"], true)
+                .map(Prepared::plain),
+            Step::Yarn => self
+                .on_path(step, "yarn", &["install", "--immutable"], true)
+                .map(Prepared::plain),
             Step::PreMigrate | Step::PostMigrate => {
-                let prepared = self.guarded(step, Tool::Rails, &["db:migrate"])?;
+                self.guarded(step, Tool::Rails, &["db:migrate"])
+            }
+            Step::Precompile => self.guarded(step, Tool::Rails, &["assets:precompile"]),
+            Step::Preflight | Step::Restart => return None,
+        })
+    }
+
+    fn step(&self, step: Step) -> Result<(), Stop> {
+        let prepared = self.prepare(step).transpose()?;
+        match (step, prepared) {
+            (Step::Preflight, _) => self.preflight(),
+            (Step::Restart, _) => self.restart(),
+            (Step::Precompile, Some(prepared)) => self.precompile(prepared),
+            (Step::PreMigrate | Step::PostMigrate, Some(prepared)) => {
                 if step == Step::PostMigrate
                     && let Some(source) = prepared.skip_post_in_file.as_deref()
                 {
@@ -296,8 +324,8 @@ impl Upgrade {
                 }
                 self.run_plain(step, prepared.plan)
             }
-            Step::Precompile => self.precompile(),
-            Step::Restart => self.restart(),
+            (_, Some(prepared)) => self.run_plain(step, prepared.plan),
+            (_, None) => Ok(()),
         }
     }
 
@@ -440,9 +468,8 @@ impl Upgrade {
         }
     }
 
-    fn precompile(&self) -> Result<(), Stop> {
+    fn precompile(&self, prepared: Prepared) -> Result<(), Stop> {
         let step = Step::Precompile;
-        let prepared = self.guarded(step, Tool::Rails, &["assets:precompile"])?;
         self.check_verdicts(step, &prepared.verdicts)?;
         let plan = prepared.plan;
         let (status, sign) = {
@@ -630,27 +657,20 @@ impl Upgrade {
             }
             out.push_str(&header);
             out.push('\n');
-            let plain = |plan: Result<Plan, Stop>| plan.map(|p| (p, Vec::new(), Vec::new()));
-            let guarded = |p: Result<Prepared, Stop>| p.map(|p| (p.plan, p.changes, p.verdicts));
             match step {
                 Step::Preflight => out.push_str(
                     "  the `tootguard doctor` checks: a fail stops, warnings need --yes or a yes\n",
                 ),
-                Step::Bundle => {
-                    let plan = plain(self.on_path(step, "bundle", &["install"], true));
-                    trouble |= show(&mut out, &dir, plan);
-                }
-                Step::Yarn => {
-                    let plan = plain(self.on_path(step, "yarn", &["install", "--immutable"], true));
-                    trouble |= show(&mut out, &dir, plan);
+                Step::Bundle | Step::Yarn => {
+                    trouble |= show(&mut out, &dir, self.prepare(step));
                 }
                 Step::PreMigrate | Step::PostMigrate => {
-                    let prepared = self.guarded(step, Tool::Rails, &["db:migrate"]);
+                    let prepared = self.prepare(step);
                     let in_file = prepared
                         .as_ref()
-                        .ok()
+                        .and_then(|p| p.as_ref().ok())
                         .and_then(|p| p.skip_post_in_file.clone());
-                    trouble |= show(&mut out, &dir, guarded(prepared));
+                    trouble |= show(&mut out, &dir, prepared);
                     if let Some(source) = in_file.filter(|_| step == Step::PostMigrate) {
                         trouble = true;
                         out.push_str(&format!(
@@ -660,8 +680,7 @@ impl Upgrade {
                     }
                 }
                 Step::Precompile => {
-                    let plan = guarded(self.guarded(step, Tool::Rails, &["assets:precompile"]));
-                    trouble |= show(&mut out, &dir, plan);
+                    trouble |= show(&mut out, &dir, self.prepare(step));
                     out.push_str(
                         "  if it runs out of memory: the swap advice, then bin/rake \
                          tmp:cache:clear, and stop\n",
@@ -670,8 +689,8 @@ impl Upgrade {
                 Step::Restart if self.args.restart => {
                     let as_root = nix::unistd::geteuid().is_root();
                     for args in RESTART {
-                        let plan = plain(self.restart_plan(args, as_root));
-                        trouble |= show(&mut out, &dir, plan);
+                        let plan = self.restart_plan(args, as_root).map(Prepared::plain);
+                        trouble |= show(&mut out, &dir, Some(plan));
                     }
                 }
                 Step::Restart => {
@@ -695,13 +714,17 @@ impl Upgrade {
 
 /// One step of a dry run: directory, environment changes, command line and
 /// the guards' warnings; true when it could not run as things stand.
-fn show(
-    out: &mut String,
-    dir: &str,
-    prepared: Result<(Plan, Vec<Change>, Vec<Verdict>), Stop>,
-) -> bool {
+fn show(out: &mut String, dir: &str, prepared: Option<Result<Prepared, Stop>>) -> bool {
+    let Some(prepared) = prepared else {
+        return false;
+    };
     match prepared {
-        Ok((plan, changes, verdicts)) => {
+        Ok(Prepared {
+            plan,
+            changes,
+            verdicts,
+            ..
+        }) => {
             out.push_str(dir);
             if let Some(env) = env_line(&changes) {
                 out.push_str(&format!("  env  {env}\n"));

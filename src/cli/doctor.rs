@@ -21,6 +21,7 @@ use owo_colors::{OwoColorize, Stream};
 use serde_json::Value;
 
 use crate::cli::install::first_on_path;
+use crate::config::SKIP_POST;
 use crate::guards::{self, Level, Verdict};
 use crate::invocation::{Invocation, Tool};
 use crate::resolve::{Root, SelfId};
@@ -42,11 +43,6 @@ pub struct Args {
 
 /// How long `ruby` or `node` may take to print its version.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the database may take to accept a connection.
-/// Any value, even `false`, skips post-deployment migrations
-/// (`lib/mastodon/database.rb` tests presence).
-pub const SKIP_POST: &str = "SKIP_POST_DEPLOYMENT_MIGRATIONS";
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {
     Ok,
@@ -880,7 +876,7 @@ fn config(inv: &Invocation, root: &Path) -> Check {
                 Some(stripped) => stripped.as_ref().ok(),
                 None => Some(inv),
             };
-            if let Some(source) = files.and_then(skip_post_in_file) {
+            if let Some(source) = files.and_then(guards::pgbouncer::skip_post_in_file) {
                 return Check::new(
                     ID,
                     Status::Warn,
@@ -907,16 +903,6 @@ fn config(inv: &Invocation, root: &Path) -> Check {
              quotes in them), so Mastodon reads what you meant.",
         ),
     }
-}
-
-/// Where a `.env*` file sets `SKIP_POST_DEPLOYMENT_MIGRATIONS`, if one does.
-/// `inv`'s environment must not have the variable (callers remove it): an
-/// exported value hides the files' (the first value wins), and removing it
-/// from a child's environment does not help when dotenv sets it again.
-pub fn skip_post_in_file(inv: &Invocation) -> Option<String> {
-    let config = inv.config().ok()?;
-    let setting = config.get(SKIP_POST)?;
-    matches!(setting.source, crate::config::Source::File { .. }).then(|| setting.source.to_string())
 }
 
 /// The database endpoint, as configured, accepts a connection; behind

@@ -23,9 +23,10 @@ use clap::ValueEnum;
 use nix::sys::signal::Signal;
 use owo_colors::{OwoColorize, Stream};
 
-use crate::cli::doctor::{self, SKIP_POST, Status};
+use crate::cli::doctor::{self, Status};
 use crate::cli::install::first_on_path;
 use crate::cli::{quote, quote_str};
+use crate::config::SKIP_POST;
 use crate::exec::Plan;
 use crate::exit::{FAILURE, Failure, OK, USAGE};
 use crate::guards::{self, Change, Level, Verdict, memory};
@@ -356,7 +357,7 @@ impl Upgrade {
         .map_err(|e| Stop::new("cannot start", step).detail(format!("{e:#}")))?;
         let program = resolve::find_program(tool, inv.root.as_ref(), &inv.env, &inv.cwd, &self.me)
             .map_err(|e| Stop::new(format!("no {}", tool.name()), step).detail(format!("{e:#}")))?;
-        let skip_post_in_file = doctor::skip_post_in_file(&inv);
+        let skip_post_in_file = guards::pgbouncer::skip_post_in_file(&inv);
         let (mut plan, verdicts) = Plan::decide(&inv, program, !self.dry_run);
         plan.cwd = Some(self.root.dir.clone());
         let mut changes: Vec<Change> = verdicts

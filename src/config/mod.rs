@@ -77,12 +77,16 @@ pub struct MastodonConfig {
     files_read: Vec<PathBuf>,
 }
 
+/// Any value, even `false`, skips post-deployment migrations
+/// (`lib/mastodon/database.rb` tests presence).
+pub const SKIP_POST: &str = "SKIP_POST_DEPLOYMENT_MIGRATIONS";
+
 /// The keys whose broken lines are errors rather than skipped.
 fn matters(key: &str) -> bool {
     key == "DATABASE_URL"
         || key == "PRIMARY_DATABASE_URL"
         || key == "PREPARED_STATEMENTS"
-        || key == "SKIP_POST_DEPLOYMENT_MIGRATIONS"
+        || key == SKIP_POST
         || key.starts_with("DB_")
         || key.starts_with("TOOTGUARD_")
 }

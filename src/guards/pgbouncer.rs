@@ -333,7 +333,7 @@ pub fn check_post_deploy(inv: &Invocation) -> Option<Verdict> {
     if !applies(inv) {
         return None;
     }
-    const NAME: &str = "SKIP_POST_DEPLOYMENT_MIGRATIONS";
+    const NAME: &str = crate::config::SKIP_POST;
     let (value, source) = match inv.setting(NAME) {
         Ok(Some(found)) => found,
         Ok(None) | Err(_) => return None, // config errors are the pgbouncer check's
@@ -360,6 +360,16 @@ pub fn check_post_deploy(inv: &Invocation) -> Option<Verdict> {
             format!("{NAME} is set ({source}): post-deployment migrations are skipped"),
         ))
     }
+}
+
+/// Where a `.env*` file sets `SKIP_POST_DEPLOYMENT_MIGRATIONS`, if one does.
+/// `inv`'s environment must not have the variable (callers remove it): an
+/// exported value hides the files' (the first value wins), and removing it
+/// from a child's environment does not help when dotenv sets it again.
+pub fn skip_post_in_file(inv: &Invocation) -> Option<String> {
+    let config = inv.config().ok()?;
+    let setting = config.get(crate::config::SKIP_POST)?;
+    matches!(setting.source, crate::config::Source::File { .. }).then(|| setting.source.to_string())
 }
 
 /// `host:port`, bracketing IPv6 addresses; a socket directory as its path.

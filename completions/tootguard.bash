@@ -22,6 +22,9 @@ _tootguard_cli() {
             ",$1")
                 cmd="tootguard"
                 ;;
+            tootguard,bundle)
+                cmd="tootguard__subcmd__bundle"
+                ;;
             tootguard,completions)
                 cmd="tootguard__subcmd__completions"
                 ;;
@@ -43,11 +46,20 @@ _tootguard_cli() {
             tootguard,rake)
                 cmd="tootguard__subcmd__rake"
                 ;;
+            tootguard,ruby)
+                cmd="tootguard__subcmd__ruby"
+                ;;
             tootguard,tootctl)
                 cmd="tootguard__subcmd__tootctl"
                 ;;
+            tootguard,uninstall)
+                cmd="tootguard__subcmd__uninstall"
+                ;;
             tootguard,upgrade)
                 cmd="tootguard__subcmd__upgrade"
+                ;;
+            tootguard__subcmd__help,bundle)
+                cmd="tootguard__subcmd__help__subcmd__bundle"
                 ;;
             tootguard__subcmd__help,completions)
                 cmd="tootguard__subcmd__help__subcmd__completions"
@@ -70,8 +82,14 @@ _tootguard_cli() {
             tootguard__subcmd__help,rake)
                 cmd="tootguard__subcmd__help__subcmd__rake"
                 ;;
+            tootguard__subcmd__help,ruby)
+                cmd="tootguard__subcmd__help__subcmd__ruby"
+                ;;
             tootguard__subcmd__help,tootctl)
                 cmd="tootguard__subcmd__help__subcmd__tootctl"
+                ;;
+            tootguard__subcmd__help,uninstall)
+                cmd="tootguard__subcmd__help__subcmd__uninstall"
                 ;;
             tootguard__subcmd__help,upgrade)
                 cmd="tootguard__subcmd__help__subcmd__upgrade"
@@ -83,8 +101,22 @@ _tootguard_cli() {
 
     case "${cmd}" in
         tootguard)
-            opts="-h -V --help --version explain install completions doctor upgrade rails rake tootctl help"
+            opts="-h -V --help --version explain install uninstall completions doctor upgrade rails rake tootctl ruby bundle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tootguard__subcmd__bundle)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -139,8 +171,22 @@ _tootguard_cli() {
             return 0
             ;;
         tootguard__subcmd__help)
-            opts="explain install completions doctor upgrade rails rake tootctl help"
+            opts="explain install uninstall completions doctor upgrade rails rake tootctl ruby bundle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tootguard__subcmd__help__subcmd__bundle)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -250,7 +296,35 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tootguard__subcmd__help__subcmd__ruby)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tootguard__subcmd__help__subcmd__tootctl)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tootguard__subcmd__help__subcmd__uninstall)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -279,7 +353,7 @@ _tootguard_cli() {
             return 0
             ;;
         tootguard__subcmd__install)
-            opts="-h -V --dir --force --help --version"
+            opts="-h -V --dir --system --force --no-completions --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -324,6 +398,20 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tootguard__subcmd__ruby)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tootguard__subcmd__tootctl)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -331,6 +419,24 @@ _tootguard_cli() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tootguard__subcmd__uninstall)
+            opts="-h -V --dir --system --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -10,20 +10,24 @@
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::exit::{Failure, NOT_EXECUTABLE, NOT_FOUND};
+use crate::guards::Change;
 use crate::guards::user::RunAs;
-use crate::guards::{self, Change, Verdict};
-use crate::invocation::Invocation;
-use crate::resolve;
 use crate::settings::Env;
 
 /// Exactly what will run.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The program the command runs: the install's `bin/<tool>`, or the
+    /// real `ruby`, `bundle`, `rails` … found on PATH.
     pub program: PathBuf,
+    /// The `ruby` that runs `program`, when tootguard starts it itself:
+    /// `program` is a `#!/usr/bin/env ruby` script, and this is the `ruby`
+    /// `env` would find (see [`runs_on_env_ruby`]).
+    pub interpreter: Option<PathBuf>,
     pub argv0: OsString,
     pub args: Vec<OsString>,
     /// Changes to the environment this process started with (the child
@@ -37,30 +41,21 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(inv: &Invocation, program: PathBuf) -> Plan {
+    pub fn new(program: PathBuf, argv0: OsString, args: Vec<OsString>) -> Plan {
         Plan {
             program,
-            argv0: inv.argv0.clone(),
-            args: inv.args.clone(),
+            interpreter: None,
+            argv0,
+            args,
             env: Vec::new(),
             cwd: None,
             run_as: None,
         }
     }
 
-    /// The shim's whole decision for `inv`: every guard asked (stopping at the
-    /// first `block` when `stop_at_block`), their changes applied to a plan
-    /// for `program` — none under `TOOTGUARD_BYPASS=1` — and the loop marker
-    /// set. The shim, `explain` and `upgrade` all decide through this.
-    pub fn decide(inv: &Invocation, program: PathBuf, stop_at_block: bool) -> (Plan, Vec<Verdict>) {
-        let mut plan = Plan::new(inv, program);
-        let verdicts = verdicts(inv, stop_at_block);
-        for verdict in &verdicts {
-            plan.apply(&verdict.changes);
-        }
-        let marker = resolve::marker_for(&inv.env, &plan.program);
-        plan.set_env(resolve::MARKER, Some(marker));
-        (plan, verdicts)
+    /// The file exec'd: the interpreter when there is one.
+    pub fn executable(&self) -> &Path {
+        self.interpreter.as_deref().unwrap_or(&self.program)
     }
 
     pub fn apply(&mut self, changes: &[Change]) {
@@ -74,9 +69,18 @@ impl Plan {
         }
     }
 
-    fn set_env(&mut self, name: &'static str, value: Option<OsString>) {
+    pub fn set_env(&mut self, name: &'static str, value: Option<OsString>) {
         self.env.retain(|(n, _)| *n != name);
         self.env.push((name, value));
+    }
+
+    /// The value `name` will have for the program: the plan's change, else
+    /// `env`'s value.
+    pub fn var(&self, env: &Env, name: &str) -> Option<OsString> {
+        match self.env.iter().find(|(n, _)| *n == name) {
+            Some((_, value)) => value.clone(),
+            None => env.get(name),
+        }
     }
 
     /// The command, ready to spawn as a child.
@@ -93,8 +97,21 @@ impl Plan {
 
     /// The command with this process's environment as it is.
     fn command_inheriting_env(&self) -> Command {
-        let mut cmd = Command::new(&self.program);
-        cmd.arg0(&self.argv0).args(&self.args);
+        let mut cmd = match &self.interpreter {
+            // What `env` would run for `#!/usr/bin/env ruby`: `ruby` as
+            // argv[0], then the script's path, then its arguments.
+            Some(ruby) => {
+                let mut cmd = Command::new(ruby);
+                cmd.arg0("ruby").arg(&self.program);
+                cmd
+            }
+            None => {
+                let mut cmd = Command::new(&self.program);
+                cmd.arg0(&self.argv0);
+                cmd
+            }
+        };
+        cmd.args(&self.args);
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
@@ -110,13 +127,23 @@ impl Plan {
     }
 }
 
-/// What the guards say about `inv`: nothing under `TOOTGUARD_BYPASS=1`.
-pub fn verdicts(inv: &Invocation, stop_at_block: bool) -> Vec<Verdict> {
-    if crate::settings::bypass(&inv.env) {
-        Vec::new()
-    } else {
-        guards::check_all(inv, stop_at_block)
-    }
+/// The first line of Mastodon's `bin/rails`, `bin/rake` and `bin/tootctl`.
+const ENV_RUBY: &[u8] = b"#!/usr/bin/env ruby\n";
+
+/// True when `program` starts with exactly `#!/usr/bin/env ruby`.
+///
+/// For such a script the kernel would run `env`, and `env` the first `ruby`
+/// on PATH — the `ruby` shim, when tootguard is installed, which would
+/// start once more only to find that this process's command is guarded
+/// already. Starting the `ruby` `env` would reach after the shim, with the
+/// arguments `env` would give it, runs the same program with the same
+/// arguments, and keeps tootguard to one start per command.
+pub fn runs_on_env_ruby(program: &Path) -> bool {
+    let mut head = [0u8; ENV_RUBY.len()];
+    std::fs::File::open(program)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && head == ENV_RUBY
 }
 
 /// Applies the environment part of `changes` to `env`.
@@ -153,7 +180,7 @@ pub fn exec(plan: &Plan) -> anyhow::Error {
         }
     }
     let err = plan.command_inheriting_env().exec();
-    let program = plan.program.display();
+    let program = plan.executable().display();
     match err.raw_os_error() {
         Some(libc_enoent) if libc_enoent == nix::errno::Errno::ENOENT as i32 => Failure::error(
             NOT_FOUND,

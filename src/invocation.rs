@@ -7,13 +7,11 @@ use std::cell::OnceCell;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
 use crate::config::MastodonConfig;
-use crate::resolve::{self, Root};
+use crate::resolve::Root;
 use crate::settings::Env;
 
-/// The programs tootguard stands in front of.
+/// Mastodon's three commands: what the guards look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
     Rails,
@@ -22,9 +20,10 @@ pub enum Tool {
 }
 
 impl Tool {
+    #[cfg(test)]
     pub const ALL: [Tool; 3] = [Tool::Rails, Tool::Rake, Tool::Tootctl];
 
-    /// The tool a shim name stands for (`rails`, `rake`, `tootctl`).
+    /// The tool of this name (`rails`, `rake`, `tootctl`).
     pub fn from_name(name: &OsStr) -> Option<Tool> {
         match name.as_encoded_bytes() {
             b"rails" => Some(Tool::Rails),
@@ -32,11 +31,6 @@ impl Tool {
             b"tootctl" => Some(Tool::Tootctl),
             _ => None,
         }
-    }
-
-    /// The tool argv[0] names, by its basename (`/home/x/.local/bin/tootctl`).
-    pub fn from_argv0(argv0: &OsStr) -> Option<Tool> {
-        Path::new(argv0).file_name().and_then(Tool::from_name)
     }
 
     pub fn name(self) -> &'static str {
@@ -53,6 +47,49 @@ impl Tool {
     }
 }
 
+/// The names a shim runs under: Mastodon's three commands, and the two
+/// programs the other spellings of them pass through — `ruby` (the
+/// `#!/usr/bin/env ruby` line of `bin/tootctl`, `bin/rails`, `bin/rake`)
+/// and `bundle` (`bundle exec rails …`, see [`crate::spelling`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shim {
+    Tool(Tool),
+    Ruby,
+    Bundle,
+}
+
+impl Shim {
+    pub const ALL: [Shim; 5] = [
+        Shim::Tool(Tool::Rails),
+        Shim::Tool(Tool::Rake),
+        Shim::Tool(Tool::Tootctl),
+        Shim::Ruby,
+        Shim::Bundle,
+    ];
+
+    /// The shim of this name (`rails`, `rake`, `tootctl`, `ruby`, `bundle`).
+    pub fn from_name(name: &OsStr) -> Option<Shim> {
+        match name.as_encoded_bytes() {
+            b"ruby" => Some(Shim::Ruby),
+            b"bundle" => Some(Shim::Bundle),
+            _ => Tool::from_name(name).map(Shim::Tool),
+        }
+    }
+
+    /// The shim argv[0] names, by its basename (`/home/x/.local/bin/tootctl`).
+    pub fn from_argv0(argv0: &OsStr) -> Option<Shim> {
+        Path::new(argv0).file_name().and_then(Shim::from_name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Shim::Tool(tool) => tool.name(),
+            Shim::Ruby => "ruby",
+            Shim::Bundle => "bundle",
+        }
+    }
+}
+
 /// `KEY=VALUE` as Rake reads an argument: KEY of word characters.
 pub fn rake_assignment(arg: &str) -> Option<(&str, &str)> {
     let (key, value) = arg.split_once('=')?;
@@ -60,10 +97,10 @@ pub fn rake_assignment(arg: &str) -> Option<(&str, &str)> {
     word.then_some((key, value))
 }
 
+/// A Mastodon command as the guards see it, whatever spelling carried it.
 pub struct Invocation {
     pub tool: Tool,
-    /// The name the user typed; the real program gets it as its argv[0].
-    pub argv0: OsString,
+    /// The tool's own arguments (after `bundle exec rails`, `ruby bin/rails`).
     pub args: Vec<OsString>,
     pub cwd: PathBuf,
     pub env: Env,
@@ -72,29 +109,21 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    /// The invocation of this process: its working directory and environment.
-    pub fn from_process(tool: Tool, argv0: OsString, args: Vec<OsString>) -> anyhow::Result<Self> {
-        let cwd = std::env::current_dir().context("cannot read the working directory")?;
-        Self::new(tool, argv0, args, cwd, Env::process())
-    }
-
     pub fn new(
         tool: Tool,
-        argv0: OsString,
         args: Vec<OsString>,
         cwd: PathBuf,
         env: Env,
-    ) -> anyhow::Result<Self> {
-        let root = resolve::find_root(&env, &cwd)?;
-        Ok(Invocation {
+        root: Option<Root>,
+    ) -> Self {
+        Invocation {
             tool,
-            argv0,
             args,
             cwd,
             env,
             root,
             config: OnceCell::new(),
-        })
+        }
     }
 
     pub fn var(&self, name: &str) -> Option<OsString> {

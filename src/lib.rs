@@ -20,16 +20,19 @@ mod exec;
 mod exit;
 mod guards;
 mod invocation;
+mod launch;
+mod marker;
 mod redact;
 mod report;
 mod resolve;
 mod settings;
 mod shim;
+mod spelling;
 mod tootctl_tree;
 
 use std::ffi::OsString;
 
-use invocation::Tool;
+use invocation::Shim;
 
 /// What a binary's C `main` does around its entry point.
 ///
@@ -77,29 +80,30 @@ macro_rules! c_main {
 /// taken before clap is built, so `tootctl --help` reaches tootctl untouched.
 pub fn tootguard() -> u8 {
     let (argv0, rest) = argv();
-    let outcome = if let Some(tool) = Tool::from_argv0(&argv0) {
-        shim::run(tool, argv0, rest)
-    } else if let Some(tool) = rest.first().and_then(|a| Tool::from_name(a)) {
+    let outcome = if let Some(shim) = Shim::from_argv0(&argv0) {
+        shim::run(shim, argv0, rest)
+    } else if let Some(shim) = rest.first().and_then(|a| Shim::from_name(a)) {
         // `tootguard tootctl ARGS…`: exactly the shim path, typed explicitly.
         let name = rest[0].clone();
-        shim::run(tool, name, rest[1..].to_vec())
+        shim::run(shim, name, rest[1..].to_vec())
     } else {
         exit::quiet_on_closed_pipe(cli::run(argv0, rest))
     };
     exit::finish(outcome)
 }
 
-/// `tootguard-shim`: the shim path, for argv[0] `rails`, `rake` or `tootctl`.
+/// `tootguard-shim`: the shim path, for argv[0] `rails`, `rake`, `tootctl`,
+/// `ruby` or `bundle`.
 pub fn tootguard_shim() -> u8 {
     let (argv0, rest) = argv();
-    let outcome = match Tool::from_argv0(&argv0) {
-        Some(tool) => shim::run(tool, argv0, rest),
+    let outcome = match Shim::from_argv0(&argv0) {
+        Some(shim) => shim::run(shim, argv0, rest),
         None => Err(exit::Failure::error(
             exit::USAGE,
             format!(
-                "{} is the shim behind `rails`, `rake` and `tootctl`: it runs under one of \
-                 those names, through the links `tootguard install` makes. For tootguard's \
-                 own commands run `tootguard --help`.",
+                "{} is the shim behind `rails`, `rake`, `tootctl`, `ruby` and `bundle`: it \
+                 runs under one of those names, through the links `tootguard install` makes. \
+                 For tootguard's own commands run `tootguard --help`.",
                 argv0.to_string_lossy()
             ),
         )),

@@ -1,24 +1,16 @@
-//! Finding things: the Mastodon root, the real program behind a shim, and
-//! whether we are in a loop.
+//! Finding things: the Mastodon install a command belongs to, the real
+//! program behind a shim, and whether a file is tootguard itself.
 //!
 //! The real program is never tootguard itself. "Itself" is decided by
 //! identity — same (device, inode) as `current_exe()`, which covers symlinks,
 //! chains of symlinks and hard links — and, for a file of exactly our size,
 //! by content, which covers a copy. A copy built from other sources is not
-//! caught that way, so every exec also leaves a marker, `TOOTGUARD_EXEC`,
-//! naming the program about to run: a shim that finds it *is* that program
-//! knows a shim exec'd it as "the real one" and stops (status 127). The
-//! marker does not make legitimate nesting an error: a real `rails` that runs
-//! `tootctl` through PATH reaches a shim whose own binary is not the marked
-//! program. A depth count in the same variable is the backstop for loops
-//! through wrappers (a shell script that execs tootguard): the environment
-//! never grows, so a loop can neither hang nor end in `E2BIG`.
+//! caught that way: the loop marker catches it (`marker.rs`).
 
 use std::cell::OnceCell;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -27,11 +19,6 @@ use anyhow::Context;
 use crate::exit::{Failure, NOT_EXECUTABLE, NOT_FOUND};
 use crate::invocation::Tool;
 use crate::settings::Env;
-
-/// The marker variable: `<depth>:<path of the program being exec'd>`.
-pub const MARKER: &str = "TOOTGUARD_EXEC";
-/// More nested shims than this is a loop, not an admin's script.
-const MAX_DEPTH: u32 = 16;
 
 /// A Mastodon install (or development checkout).
 #[derive(Debug, Clone)]
@@ -102,6 +89,59 @@ pub fn find_root(env: &Env, cwd: &Path) -> anyhow::Result<Option<Root>> {
         }
     }
     Ok(None)
+}
+
+/// The install of a script named by its path (`ruby bin/rails`, `bundle
+/// exec bin/rails`, `/home/mastodon/live/bin/tootctl` in a crontab): the
+/// directory above the `bin/` that holds it, after symlinks (a
+/// `/usr/local/bin/tootctl` may link to an install's), when that is a
+/// Mastodon install.
+pub fn root_of_script(tool: Tool, script: &Path, cwd: &Path) -> Option<Root> {
+    let real = fs::canonicalize(cwd.join(script)).ok()?;
+    if real.file_name() != Some(OsStr::new(tool.name())) {
+        return None;
+    }
+    let bin = real.parent()?;
+    let dir = bin.parent()?;
+    (bin.file_name() == Some(OsStr::new("bin")) && is_mastodon_root(dir))
+        .then(|| root_at(dir.to_path_buf(), "the script's path"))
+}
+
+/// The install `bundle exec` runs in: Bundler's project, which is the
+/// directory of `--gemfile`'s file, else of `BUNDLE_GEMFILE`'s, else of the
+/// nearest `gems.rb` or `Gemfile` at or above `cwd`
+/// (`Bundler::SharedHelpers#find_gemfile`), when that is a Mastodon install.
+pub fn root_of_bundle(gemfile: Option<&OsStr>, env: &Env, cwd: &Path) -> Option<Root> {
+    let given = gemfile
+        .map(OsStr::to_os_string)
+        .or_else(|| env.get("BUNDLE_GEMFILE"))
+        .filter(|g| !g.is_empty());
+    let gemfile = match given {
+        Some(gemfile) => cwd.join(gemfile),
+        None => cwd.ancestors().find_map(|dir| {
+            ["gems.rb", "Gemfile"]
+                .into_iter()
+                .map(|name| dir.join(name))
+                .find(|file| file.is_file())
+        })?,
+    };
+    let dir = gemfile.parent()?;
+    is_mastodon_root(dir).then(|| root_at(dir.to_path_buf(), "Bundler's Gemfile"))
+}
+
+/// The install an outer shim of this process guarded the command for.
+pub fn root_of_outer_layer(dir: &Path) -> Option<Root> {
+    is_mastodon_root(dir).then(|| root_at(dir.to_path_buf(), "the outer shim"))
+}
+
+/// The first executable `name` on `path`, tootguard or not, as the shell
+/// would find it: what typing `name` reaches.
+pub fn first_on_path(name: &str, path: &OsStr, cwd: &Path) -> Option<PathBuf> {
+    std::env::split_paths(path)
+        .map(|dir| cwd.join(dir).join(name))
+        .find(|candidate| {
+            executable(candidate, fs::metadata(candidate).ok().as_ref()) == Some(true)
+        })
 }
 
 /// `MASTODON_ROOT` as an absolute path, when it was given as a relative one.
@@ -298,138 +338,107 @@ fn fill(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(total)
 }
 
-/// Ends the run when this process is the program a shim just exec'd as the
-/// real one (a copy or wrapper of tootguard), or when shims nest too deeply.
-pub fn check_loop(env: &Env, me: &SelfId, tool: Tool) -> anyhow::Result<()> {
-    let Some(marker) = env.get(MARKER) else {
-        return Ok(());
-    };
-    let bytes = marker.as_encoded_bytes();
-    let Some(colon) = bytes.iter().position(|&b| b == b':') else {
-        return Ok(());
-    };
-    let depth: u32 = std::str::from_utf8(&bytes[..colon])
-        .ok()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0);
-    let target = Path::new(OsStr::from_bytes(&bytes[colon + 1..]));
-    if me.is(target) {
+/// `<root>/bin/<tool>`, when it is there, runs, and is not tootguard.
+pub fn program_in_root(tool: Tool, root: &Root, me: &SelfId) -> anyhow::Result<PathBuf> {
+    let name = tool.name();
+    let program = root.dir.join("bin").join(name);
+    // Read once: it decides both "is it us?" and "can it run?".
+    let meta = fs::metadata(&program).ok();
+    if meta.as_ref().is_some_and(|m| me.is_file_with(&program, m)) {
         return Err(Failure::error(
             NOT_FOUND,
             format!(
-                "loop: a tootguard shim ran {} as the real {tool}, but that file is tootguard \
-                 itself ({}), so it would only run a shim again. Remove or rename {}, or put \
-                 the directory of the real {tool} before it on PATH.",
-                target.display(),
+                "loop: {} is tootguard itself (a link or copy of {}), not Mastodon's \
+                 {name}. Restore the file from the Mastodon checkout (`git checkout -- \
+                 bin/{name}` in {}) and put tootguard's shims in a directory on PATH \
+                 instead (`tootguard install`).",
+                program.display(),
                 me.path.display(),
-                target.display(),
-                tool = tool.name()
+                root.dir.display()
             ),
         ));
     }
-    if depth >= MAX_DEPTH {
-        return Err(Failure::error(
+    match executable(&program, meta.as_ref()) {
+        Some(true) => Ok(program),
+        Some(false) => Err(Failure::error(
+            NOT_EXECUTABLE,
+            format!(
+                "{} exists but cannot be executed (no execute permission for this user). \
+                 Fix it with `chmod +x {}` as the owner of the install.",
+                program.display(),
+                program.display()
+            ),
+        )),
+        None => Err(Failure::error(
             NOT_FOUND,
             format!(
-                "loop: {depth} tootguard shims ran inside each other; the last one ran {}. \
-                 Something on PATH named {tool} (a wrapper script?) runs tootguard again. \
-                 Check `type -a {tool}` and remove the wrapper, or set MASTODON_ROOT so \
-                 tootguard runs the install's own bin/{tool}.",
-                target.display(),
-                tool = tool.name()
+                "{} does not exist, although {} looks like a Mastodon install (found by \
+                 {}). Restore it from the Mastodon checkout (`git checkout -- bin/{name}`), \
+                 or point MASTODON_ROOT at the right directory.",
+                program.display(),
+                root.dir.display(),
+                root.found_by
             ),
-        ));
+        )),
     }
-    Ok(())
 }
 
-/// The marker value for exec'ing `program` from this process.
-pub fn marker_for(env: &Env, program: &Path) -> OsString {
-    let depth = env
-        .get(MARKER)
-        .as_ref()
-        .and_then(|m| m.to_str())
-        .and_then(|m| m.split_once(':'))
-        .and_then(|(d, _)| d.parse::<u32>().ok())
-        .unwrap_or(0);
-    let mut value = OsString::from(format!("{}:", depth.saturating_add(1)));
-    value.push(program.as_os_str());
-    value
+/// What a PATH search found, and what it looked at on the way.
+#[derive(Debug, Default)]
+pub struct PathSearch {
+    pub found: Option<PathBuf>,
+    looked: Vec<PathBuf>,
+    /// Candidates skipped for being tootguard itself.
+    skipped: Vec<PathBuf>,
+    /// The first candidate this user may not execute.
+    not_executable: Option<PathBuf>,
+    /// The program passed over because it led back into tootguard.
+    passed_over: Option<PathBuf>,
 }
 
-/// The real program for `tool`: `<root>/bin/<tool>` when there is a root,
-/// otherwise the first `<tool>` on PATH that is not tootguard.
-pub fn find_program(
-    tool: Tool,
-    root: Option<&Root>,
-    env: &Env,
+/// The first executable `name` on `path` that is not tootguard, as the
+/// shell would find it (an empty or relative entry is taken from `cwd`).
+/// With `after` — the program an outer shim of this process exec'd under
+/// the same name — the search continues after the entry that holds it:
+/// running that program again would only come back here.
+pub fn search_path(
+    name: &str,
+    path: &OsStr,
     cwd: &Path,
     me: &SelfId,
-) -> anyhow::Result<PathBuf> {
-    let name = tool.name();
-    if let Some(root) = root {
-        let program = root.dir.join("bin").join(name);
-        // Read once: it decides both "is it us?" and "can it run?".
-        let meta = fs::metadata(&program).ok();
-        if meta.as_ref().is_some_and(|m| me.is_file_with(&program, m)) {
-            return Err(Failure::error(
-                NOT_FOUND,
-                format!(
-                    "loop: {} is tootguard itself (a link or copy of {}), not Mastodon's \
-                     {name}. Restore the file from the Mastodon checkout (`git checkout -- \
-                     bin/{name}` in {}) and put tootguard's shims in a directory on PATH \
-                     instead (`tootguard install`).",
-                    program.display(),
-                    me.path.display(),
-                    root.dir.display()
-                ),
-            ));
-        }
-        return match executable(&program, meta.as_ref()) {
-            Some(true) => Ok(program),
-            Some(false) => Err(Failure::error(
-                NOT_EXECUTABLE,
-                format!(
-                    "{} exists but cannot be executed (no execute permission for this user). \
-                     Fix it with `chmod +x {}` as the owner of the install.",
-                    program.display(),
-                    program.display()
-                ),
-            )),
-            None => Err(Failure::error(
-                NOT_FOUND,
-                format!(
-                    "{} does not exist, although {} looks like a Mastodon install (found by \
-                     {}). Restore it from the Mastodon checkout (`git checkout -- bin/{name}`), \
-                     or point MASTODON_ROOT at the right directory.",
-                    program.display(),
-                    root.dir.display(),
-                    root.found_by
-                ),
-            )),
-        };
-    }
-
-    let path = env.get("PATH").unwrap_or_default();
-    let mut looked = Vec::new();
-    let mut skipped = Vec::new();
-    let mut not_executable = None;
-    for dir in std::env::split_paths(&path) {
-        // An empty PATH entry means the working directory, as in the shell.
-        let dir = if dir.as_os_str().is_empty() {
-            cwd.to_path_buf()
-        } else if dir.is_relative() {
-            cwd.join(dir)
-        } else {
-            dir
-        };
+    after: Option<&Path>,
+) -> PathSearch {
+    let mut search = PathSearch::default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(path)
+        .map(|dir| {
+            // An empty PATH entry means the working directory, as in the shell.
+            if dir.as_os_str().is_empty() {
+                cwd.to_path_buf()
+            } else if dir.is_relative() {
+                cwd.join(dir)
+            } else {
+                dir
+            }
+        })
+        .collect();
+    let start = after
+        .filter(|after| after.file_name() == Some(OsStr::new(name)))
+        .and_then(|after| {
+            dirs.iter()
+                .position(|dir| dir.join(name) == after || same_file(&dir.join(name), after))
+        })
+        .map_or(0, |i| {
+            search.passed_over = after.map(Path::to_path_buf);
+            i + 1
+        });
+    for dir in dirs.into_iter().skip(start) {
         let candidate = dir.join(name);
-        looked.push(dir);
+        search.looked.push(dir);
         let meta = fs::metadata(&candidate).ok();
         match executable(&candidate, meta.as_ref()) {
             None => continue,
             Some(false) => {
-                not_executable.get_or_insert(candidate);
+                search.not_executable.get_or_insert(candidate);
                 continue;
             }
             Some(true) => {}
@@ -438,38 +447,57 @@ pub fn find_program(
             .as_ref()
             .is_some_and(|m| me.is_file_with(&candidate, m))
         {
-            skipped.push(candidate);
+            search.skipped.push(candidate);
             continue;
         }
-        return Ok(candidate);
+        search.found = Some(candidate);
+        break;
     }
-    if let Some(candidate) = not_executable {
-        return Err(Failure::error(
-            NOT_EXECUTABLE,
+    search
+}
+
+impl PathSearch {
+    /// The program found, or the one-paragraph error for finding none:
+    /// `looked_also` says what else was looked at, `fix` what to do.
+    pub fn program(self, name: &str, looked_also: &str, fix: &str) -> anyhow::Result<PathBuf> {
+        if let Some(found) = self.found {
+            return Ok(found);
+        }
+        if let Some(candidate) = self.not_executable {
+            return Err(Failure::error(
+                NOT_EXECUTABLE,
+                format!(
+                    "the only {name} on PATH that is not tootguard, {}, cannot be executed (no \
+                     execute permission for this user). Fix it with `chmod +x {}`.",
+                    candidate.display(),
+                    candidate.display()
+                ),
+            ));
+        }
+        Err(Failure::error(
+            NOT_FOUND,
             format!(
-                "the only {name} on PATH that is not tootguard, {}, cannot be executed (no \
-                 execute permission for this user). Fix it with `chmod +x {}`.",
-                candidate.display(),
-                candidate.display()
+                "found no real {name} on PATH. {looked_also}Looked for {name} in {}{}{}. {fix}",
+                list(&self.looked),
+                if self.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (skipped, being tootguard itself: {})",
+                        list(&self.skipped)
+                    )
+                },
+                match &self.passed_over {
+                    Some(program) => format!(
+                        " after {}, which this same command had already run and which led \
+                         back to tootguard (a wrapper that runs tootguard again?)",
+                        program.display()
+                    ),
+                    None => String::new(),
+                }
             ),
-        ));
+        ))
     }
-    Err(Failure::error(
-        NOT_FOUND,
-        format!(
-            "found no Mastodon install and no real {name} on PATH. Looked for a Mastodon root \
-             in MASTODON_ROOT, in {} and its parents, and in ~mastodon/live; looked for {name} \
-             in {}{}. Run it from the Mastodon directory (usually /home/mastodon/live), or \
-             set MASTODON_ROOT=/home/mastodon/live.",
-            cwd.display(),
-            list(&looked),
-            if skipped.is_empty() {
-                String::new()
-            } else {
-                format!(" (skipped, being tootguard itself: {})", list(&skipped))
-            }
-        ),
-    ))
 }
 
 /// Some(true) for an executable file, Some(false) for a file this user may

@@ -1,32 +1,42 @@
-//! The hot path: what runs before every `rails`, `rake` and `tootctl`.
+//! The hot path: what runs before every `rails`, `rake`, `tootctl`, and
+//! every `ruby` and `bundle` once the shims for those are installed.
 //!
-//! Loop check → invocation (root) → real program → guards → exec. No clap,
-//! no `.env` reading unless a guard needs it (only migration and precompile
-//! tasks do), no network unless a migration is about to run.
+//! Loop check → what the start carries, its install and the guards
+//! (`launch.rs`) → exec. No clap, no `.env` reading unless a guard needs
+//! it (only migration and precompile tasks do), no network unless a
+//! migration is about to run; `ruby -e …` and `bundle install` carry
+//! nothing of Mastodon's and go straight to the real program.
 
 use std::ffi::OsString;
 
-use crate::exec::{self, Plan};
+use crate::exec;
 use crate::exit::{BLOCKED, Silent};
 use crate::guards::Level;
-use crate::invocation::{Invocation, Tool};
-use crate::resolve::{self, SelfId};
-use crate::{report, settings};
+use crate::invocation::Shim;
+use crate::launch::{self, Start};
+use crate::marker::{Markers, Origin};
+use crate::report;
+use crate::resolve::SelfId;
+use crate::settings::Env;
 
-pub fn run(tool: Tool, argv0: OsString, args: Vec<OsString>) -> anyhow::Result<u8> {
+pub fn run(shim: Shim, argv0: OsString, args: Vec<OsString>) -> anyhow::Result<u8> {
     let me = SelfId::current()?;
-    let env = settings::Env::process();
-    resolve::check_loop(&env, &me, tool)?;
-    let cwd = std::env::current_dir()
-        .map_err(|e| anyhow::anyhow!("cannot read the working directory: {e}"))?;
-    let inv = Invocation::new(tool, argv0, args, cwd, env)?;
-    let program = resolve::find_program(tool, inv.root.as_ref(), &inv.env, &inv.cwd, &me)?;
-    let (plan, verdicts) = Plan::decide(&inv, program, true);
-    for verdict in verdicts {
+    let env = Env::process();
+    let markers = Markers::read(&env);
+    markers.check_loop(&me, shim.name())?;
+    let start = Start {
+        shim,
+        argv0,
+        args,
+        cwd: std::env::current_dir().ok(),
+        env,
+    };
+    let launch = launch::decide(start, &me, &markers, Origin::this_process(), true)?;
+    for verdict in &launch.verdicts {
         report::verdict(verdict.level, &verdict.text());
         if verdict.level == Level::Block {
             return Err(Silent(BLOCKED).into());
         }
     }
-    Err(exec::exec(&plan))
+    Err(exec::exec(&launch.plan?))
 }

@@ -899,43 +899,77 @@ struct Target {
     shell: Shell,
 }
 
+/// Where the three scripts go.
+pub struct Dirs {
+    /// bash-completion's directory (`…/bash-completion/completions`).
+    pub bash: PathBuf,
+    /// A directory on zsh's `fpath` (or one to add to it).
+    pub zsh: PathBuf,
+    /// fish's completions directory.
+    pub fish: PathBuf,
+    /// The user's home, for the `.zshrc` hint; `None` for a system install,
+    /// whose zsh directory is on every user's `fpath` already.
+    pub home: Option<PathBuf>,
+}
+
+impl Dirs {
+    /// One user's: bash-completion's and zsh's under `XDG_DATA_HOME`
+    /// (default `~/.local/share`), fish's in `~/.config/fish/completions`.
+    pub fn user(home: &Path, xdg_data_home: Option<&Path>) -> Dirs {
+        // The XDG spec says a relative XDG_DATA_HOME is invalid and to be ignored.
+        let data = match xdg_data_home {
+            Some(dir) if dir.is_absolute() => dir.to_owned(),
+            _ => home.join(".local/share"),
+        };
+        Dirs {
+            bash: data.join("bash-completion/completions"),
+            zsh: data.join("zsh/site-functions"),
+            fish: home.join(".config/fish/completions"),
+            home: Some(home.to_owned()),
+        }
+    }
+
+    /// Every user's, for `install --system`: the directories Debian's
+    /// bash-completion, zsh and fish read for locally installed software.
+    pub fn system() -> Dirs {
+        Dirs {
+            bash: "/usr/local/share/bash-completion/completions".into(),
+            zsh: "/usr/local/share/zsh/site-functions".into(),
+            fish: "/etc/fish/completions".into(),
+            home: None,
+        }
+    }
+
+    fn targets(&self) -> [Target; 3] {
+        [
+            Target {
+                dir: self.bash.clone(),
+                file: "tootguard",
+                links: &["tootctl", "rails", "rake"],
+                shell: Shell::Bash,
+            },
+            Target {
+                dir: self.zsh.clone(),
+                file: "_tootguard",
+                links: &[],
+                shell: Shell::Zsh,
+            },
+            Target {
+                dir: self.fish.clone(),
+                file: "tootguard.fish",
+                links: &["tootctl.fish", "rails.fish"],
+                shell: Shell::Fish,
+            },
+        ]
+    }
+}
+
 /// Writes the three scripts where the shells find them, for `tootguard
 /// install`; returns one line per shell saying what it did, and the line to
 /// add to `~/.zshrc` if zsh does not look there yet.
-///
-/// bash-completion and fish load completions by command name, so the script
-/// is linked under each name it completes (not `rake.fish`: a user directory
-/// file would hide the one fish may ship). zsh reads a `#compdef` line from a
-/// directory on `fpath`. A file already there that tootguard did not write is
-/// left alone.
-pub fn install(home: &Path, xdg_data_home: Option<&Path>) -> anyhow::Result<Vec<String>> {
-    // The XDG spec says a relative XDG_DATA_HOME is invalid and to be ignored.
-    let data = match xdg_data_home {
-        Some(dir) if dir.is_absolute() => dir.to_owned(),
-        _ => home.join(".local/share"),
-    };
-    let targets = [
-        Target {
-            dir: data.join("bash-completion/completions"),
-            file: "tootguard",
-            links: &["tootctl", "rails", "rake"],
-            shell: Shell::Bash,
-        },
-        Target {
-            dir: data.join("zsh/site-functions"),
-            file: "_tootguard",
-            links: &[],
-            shell: Shell::Zsh,
-        },
-        Target {
-            dir: home.join(".config/fish/completions"),
-            file: "tootguard.fish",
-            links: &["tootctl.fish", "rails.fish"],
-            shell: Shell::Fish,
-        },
-    ];
+pub fn install(dirs: &Dirs) -> anyhow::Result<Vec<String>> {
     let mut lines = Vec::new();
-    for target in &targets {
+    for target in &dirs.targets() {
         // Completions are a convenience: a shell whose directory cannot be
         // written is reported, and the others are still installed.
         lines.push(install_one(target).unwrap_or_else(|err| {
@@ -944,11 +978,31 @@ pub fn install(home: &Path, xdg_data_home: Option<&Path>) -> anyhow::Result<Vec<
                 target.shell.name()
             )
         }));
-        if let Shell::Zsh = target.shell {
+        if let (Shell::Zsh, Some(home)) = (target.shell, &dirs.home) {
             lines.extend(zsh_fpath_hint(home, &target.dir));
         }
     }
     Ok(lines)
+}
+
+/// Removes the scripts and links [`install`] wrote into `dirs`, and
+/// nothing else; one line per file removed.
+pub fn uninstall(dirs: &Dirs) -> Vec<String> {
+    let mut lines = Vec::new();
+    for target in &dirs.targets() {
+        let names = std::iter::once(target.file).chain(target.links.iter().copied());
+        for name in names {
+            let path = target.dir.join(name);
+            if fs::symlink_metadata(&path).is_err() || !is_ours(&path, target.file) {
+                continue;
+            }
+            lines.push(match fs::remove_file(&path) {
+                Ok(()) => format!("removed {}", path.display()),
+                Err(e) => format!("cannot remove {}: {e}", path.display()),
+            });
+        }
+    }
+    lines
 }
 
 fn install_one(target: &Target) -> anyhow::Result<String> {

@@ -8,29 +8,35 @@
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use serde_json::{Map, Value, json};
 
-use crate::exec::Plan;
 use crate::guards::{self, Level, Verdict, pgbouncer};
-use crate::invocation::{Invocation, Tool};
+use crate::invocation::{Invocation, Shim};
+use crate::launch::{self, Guarding, Launch, Start};
+use crate::marker::{Markers, Origin};
+use crate::redact;
 use crate::resolve::{self, SelfId};
-use crate::{redact, settings};
+use crate::settings::Env;
+use crate::spelling::Spelling;
 
-/// Show what `rails`, `rake` or `tootctl` would do here, without running it
+/// Show what a command would do here, without running it
 ///
-/// Everything after the tool name is taken as the tool's arguments, unparsed:
-/// `tootguard explain tootctl --help` explains `tootctl --help`.
+/// The command as typed: `rails`, `rake`, `tootctl`, `ruby` or `bundle`, or
+/// a path such as `bin/tootctl`, then its arguments, unparsed: `tootguard
+/// explain tootctl --help` explains `tootctl --help`, `tootguard explain
+/// bundle exec rails db:migrate` what the bundle shim would do.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print JSON (a stable interface, see the README)
     #[arg(long)]
     pub json: bool,
-    /// The tool (rails, rake or tootctl), then its arguments exactly as typed
+    /// The command (rails, rake, tootctl, ruby, bundle or a bin/ path), then its arguments exactly as typed
     #[arg(
-        value_name = "TOOL [ARGS]",
+        value_name = "COMMAND [ARGS]",
         required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true
@@ -38,48 +44,101 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
-/// The whole story of one invocation, shared by the text and JSON printers.
+/// The whole story of one shim start, shared by the text and JSON printers.
 pub struct Explanation {
-    pub inv: Invocation,
-    pub program: Result<Plan, String>,
-    pub verdicts: Vec<Verdict>,
-    pub bypass: bool,
+    /// The command as given, for the `command` line.
+    pub command: Vec<OsString>,
+    pub launch: Launch,
+    /// How the spelling reaches the shim: what a `bin/` path's `#!` line
+    /// runs, and the first program of that name on PATH.
+    pub reach: Reach,
     /// For migration tasks: the database Mastodon would use, and the direct
     /// endpoint the PgBouncer bypass would send the migration to.
     pub route: Option<Result<pgbouncer::Route, String>>,
 }
 
+/// What typing the command reaches first.
+pub struct Reach {
+    /// The shim name the spelling goes through.
+    pub shim: Shim,
+    /// `bin/tootctl` and its kin: how the kernel gets from the script to `ruby`.
+    pub via: Option<String>,
+    /// The first `shim.name()` on PATH, tootguard or not.
+    pub first: Option<PathBuf>,
+    pub is_tootguard: bool,
+}
+
+impl Reach {
+    fn of(shim: Shim, via: Option<String>, env: &Env, cwd: &Path, me: &SelfId) -> Reach {
+        let path = env.get("PATH").unwrap_or_default();
+        let first = resolve::first_on_path(shim.name(), &path, cwd);
+        let is_tootguard = first.as_deref().is_some_and(|p| me.is(p));
+        Reach {
+            shim,
+            via,
+            first,
+            is_tootguard,
+        }
+    }
+
+    /// One line: is the shim reached, and if not, why.
+    fn text(&self) -> String {
+        let name = self.shim.name();
+        match (&self.first, self.is_tootguard) {
+            (Some(first), true) => {
+                format!("yes: PATH finds tootguard's {name} ({})", first.display())
+            }
+            (Some(first), false) => format!(
+                "no: PATH finds {} before any tootguard {name}, so none of this happens; put \
+                 the directory of tootguard's shims before {} on PATH",
+                first.display(),
+                first
+                    .parent()
+                    .map_or_else(String::new, |d| d.display().to_string())
+            ),
+            (None, _) => format!("no: there is no {name} on PATH"),
+        }
+    }
+}
+
 impl Explanation {
-    pub fn new(inv: Invocation) -> anyhow::Result<Explanation> {
+    pub fn new(command: Vec<OsString>) -> anyhow::Result<Explanation> {
         let me = SelfId::current()?;
-        let bypass = settings::bypass(&inv.env);
-        // The shim's own decision; without a program the guards are still
-        // asked, so the explanation shows everything that would be wrong.
-        let (program, verdicts) =
-            match resolve::find_program(inv.tool, inv.root.as_ref(), &inv.env, &inv.cwd, &me) {
-                Ok(program) => {
-                    let (plan, verdicts) = Plan::decide(&inv, program, false);
-                    (Ok(plan), verdicts)
-                }
-                Err(e) => (Err(format!("{e:#}")), crate::exec::verdicts(&inv, false)),
-            };
-        let route = pgbouncer::applies(&inv).then(|| pgbouncer::route(&inv));
+        let env = Env::process();
+        let cwd = std::env::current_dir().context("cannot read the working directory")?;
+        let (start, via) = start_of(&command, &cwd, env.clone())?;
+        let reach = Reach::of(start.shim, via, &env, &cwd, &me);
+        // explain is no layer of anything: it looks at a fresh command.
+        let markers = Markers::read(&Env::from_iter(std::iter::empty::<(OsString, OsString)>()));
+        let launch = launch::decide(start, &me, &markers, Origin::this_process(), false)?;
+        let route = launch
+            .inv
+            .as_ref()
+            .filter(|inv| pgbouncer::applies(inv))
+            .map(pgbouncer::route);
         Ok(Explanation {
-            inv,
-            program,
-            verdicts,
-            bypass,
+            command,
+            launch,
+            reach,
             route,
         })
     }
 
+    fn inv(&self) -> Option<&Invocation> {
+        self.launch.inv.as_ref()
+    }
+
+    fn bypass(&self) -> bool {
+        self.launch.guarding == Guarding::Bypass
+    }
+
     pub fn would_exec(&self) -> bool {
-        self.program.is_ok() && self.verdicts.iter().all(|v| v.level != Level::Block)
+        self.launch.plan.is_ok() && self.launch.verdicts.iter().all(|v| v.level != Level::Block)
     }
 
     /// Every environment change, in order: name → new value (None: removed).
     pub fn env_changes(&self) -> Vec<(&'static str, Option<String>)> {
-        guards::shown_env_changes(self.verdicts.iter().flat_map(|v| &v.changes))
+        guards::shown_env_changes(self.launch.verdicts.iter().flat_map(|v| &v.changes))
     }
 
     /// An argument as it may be shown, masked *before* any escaping (a
@@ -88,7 +147,7 @@ impl Explanation {
     /// names a secret; anything else is scrubbed of known secrets.
     fn shown_arg(&self, arg: &std::ffi::OsStr) -> String {
         let text = arg.to_string_lossy();
-        if self.inv.tool.runs_tasks()
+        if self.inv().is_some_and(|inv| inv.tool.runs_tasks())
             && let Some((key, value)) = crate::invocation::rake_assignment(&text)
         {
             return format!("{key}={}", redact::value(key, value));
@@ -96,13 +155,56 @@ impl Explanation {
         redact::scrub(&text)
     }
 
+    /// The arguments the guards see: the tool's own, or all of them.
+    fn shown_args(&self) -> Vec<String> {
+        match self.inv() {
+            Some(inv) => inv.args.iter().map(|a| self.shown_arg(a)).collect(),
+            None => self.command[1..]
+                .iter()
+                .map(|a| self.shown_arg(a))
+                .collect(),
+        }
+    }
+
     /// The user the program would run as, when not the invoking one.
     pub fn run_as(&self) -> Option<&str> {
-        self.program
+        self.launch
+            .plan
             .as_ref()
             .ok()
             .and_then(|p| p.run_as.as_ref())
             .map(|u| u.name.as_str())
+    }
+
+    /// Which layer guards the command, in words.
+    fn layer(&self) -> String {
+        let shim = self.launch.shim.name();
+        match (&self.launch.spelling, self.launch.guarding) {
+            (Spelling::PassThrough(why), _) => {
+                format!("{shim}: passes through untouched ({why})")
+            }
+            (Spelling::Carries(_), Guarding::PassThrough) => {
+                format!("{shim}: passes through untouched (not in a Mastodon install)")
+            }
+            (Spelling::Carries(c), _) => {
+                let tool = c.tool.name();
+                match self.launch.shim {
+                    Shim::Tool(_) => format!("{shim}: the {tool} shim guards it"),
+                    Shim::Ruby => format!("ruby: the ruby shim guards {tool}, the script it runs"),
+                    Shim::Bundle => format!(
+                        "bundle: the bundle shim guards {tool}, which Bundler runs inside its \
+                         own process"
+                    ),
+                }
+            }
+        }
+    }
+
+    fn cwd(&self) -> PathBuf {
+        let plan_cwd = self.launch.plan.as_ref().ok().and_then(|p| p.cwd.clone());
+        plan_cwd
+            .or_else(|| self.inv().map(|inv| inv.cwd.clone()))
+            .unwrap_or_default()
     }
 
     pub fn to_json(&self) -> Value {
@@ -111,16 +213,16 @@ impl Explanation {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.map_or(Value::Null, Value::String)))
             .collect();
-        let mut checks: Vec<Value> = self.verdicts.iter().map(check_json).collect();
-        if self.bypass {
+        let mut checks: Vec<Value> = self.launch.verdicts.iter().map(check_json).collect();
+        if self.bypass() {
             checks.push(json!({"id": "bypass", "level": "warn",
                 "message": "TOOTGUARD_BYPASS=1: no guard runs", "fix": null}));
         }
-        if let Err(e) = &self.program {
+        if let Err(e) = &self.launch.plan {
             checks.push(json!({"id": "program", "level": "block",
-                "message": redact::scrub(e), "fix": null}));
+                "message": redact::scrub(&format!("{e:#}")), "fix": null}));
         }
-        let plan = self.program.as_ref().ok();
+        let plan = self.launch.plan.as_ref().ok();
         let route = self.route.as_ref().and_then(|r| r.as_ref().ok());
         let database = route.map_or(Value::Null, |r| {
             let db = &r.database;
@@ -130,16 +232,31 @@ impl Explanation {
         let direct = route
             .and_then(|r| r.direct.as_ref())
             .map_or(Value::Null, |d| json!({"host": d.host, "port": d.port}));
+        let root = self.inv().and_then(|inv| inv.root.as_ref());
         json!({
-            "tool": self.inv.tool.name(),
+            "tool": self.inv().map(|inv| inv.tool.name()),
+            "shim": self.launch.shim.name(),
+            "guarded": match self.launch.guarding {
+                Guarding::Here => "here",
+                Guarding::Outer => "outer",
+                Guarding::Bypass => "bypass",
+                Guarding::PassThrough => "pass-through",
+            },
+            "passes_through": match &self.launch.spelling {
+                Spelling::PassThrough(why) => Value::String((*why).to_owned()),
+                Spelling::Carries(_) if self.launch.guarding == Guarding::PassThrough =>
+                    Value::String("not in a Mastodon install".to_owned()),
+                Spelling::Carries(_) => Value::Null,
+            },
+            "reached": self.reach.is_tootguard,
+            "first_on_path": self.reach.first.as_ref().map(|p| p.to_string_lossy().into_owned()),
             "program": plan.map(|p| p.program.to_string_lossy().into_owned()),
-            "args": self.inv.args.iter().map(|a| self.shown_arg(a)).collect::<Vec<_>>(),
-            "mastodon_root": self.inv.root.as_ref().map(|r| r.dir.to_string_lossy().into_owned()),
-            "production": self.inv.is_production(),
-            "cwd": plan
-                .and_then(|p| p.cwd.clone())
-                .unwrap_or_else(|| self.inv.cwd.clone())
-                .to_string_lossy(),
+            "interpreter": plan.and_then(|p| p.interpreter.as_ref())
+                .map(|p| p.to_string_lossy().into_owned()),
+            "args": self.shown_args(),
+            "mastodon_root": root.map(|r| r.dir.to_string_lossy().into_owned()),
+            "production": self.inv().is_some_and(Invocation::is_production),
+            "cwd": self.cwd().to_string_lossy(),
             "env": env,
             "checks": checks,
             "would_exec": self.would_exec(),
@@ -154,26 +271,49 @@ impl Explanation {
         let mut line = |label: &str, value: String| {
             out.push_str(&format!("{label:<12} {value}\n"));
         };
-        line("tool", self.inv.tool.name().to_owned());
+        line(
+            "command",
+            self.command
+                .iter()
+                .map(|a| crate::cli::quote_str(&self.shown_arg(a)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        if let Some(via) = &self.reach.via {
+            line("runs", via.clone());
+        }
+        line("reaches", self.reach.text());
+        line("layer", self.layer());
+        line(
+            "tool",
+            self.inv()
+                .map_or_else(|| "(none)".to_owned(), |inv| inv.tool.name().to_owned()),
+        );
         line(
             "program",
-            match &self.program {
-                Ok(plan) => plan.program.display().to_string(),
+            match &self.launch.plan {
+                Ok(plan) => match &plan.interpreter {
+                    Some(ruby) => format!(
+                        "{} (run by {}, as its #!/usr/bin/env ruby line asks)",
+                        plan.program.display(),
+                        ruby.display()
+                    ),
+                    None => plan.program.display().to_string(),
+                },
                 Err(_) => "(none: see the `program` check)".to_owned(),
             },
         );
         line(
             "arguments",
-            self.inv
-                .args
+            self.shown_args()
                 .iter()
-                .map(|a| format!("{:?}", self.shown_arg(a)))
+                .map(|a| format!("{a:?}"))
                 .collect::<Vec<_>>()
                 .join(" "),
         );
         line(
             "root",
-            match &self.inv.root {
+            match self.inv().and_then(|inv| inv.root.as_ref()) {
                 Some(r) => format!(
                     "{} ({}, found by {})",
                     r.dir.display(),
@@ -183,13 +323,7 @@ impl Explanation {
                 None => "(none found)".to_owned(),
             },
         );
-        let cwd = self
-            .program
-            .as_ref()
-            .ok()
-            .and_then(|p| p.cwd.clone())
-            .unwrap_or_else(|| self.inv.cwd.clone());
-        line("directory", cwd.display().to_string());
+        line("directory", self.cwd().display().to_string());
         if let Some(user) = self.run_as() {
             line("user", user.to_owned());
         }
@@ -226,10 +360,10 @@ impl Explanation {
             }
         }
         out.push_str("checks\n");
-        if self.bypass {
+        if self.bypass() {
             out.push_str("  warn    bypass       TOOTGUARD_BYPASS=1: no guard runs\n");
         }
-        for v in &self.verdicts {
+        for v in &self.launch.verdicts {
             out.push_str(&format!(
                 "  {:<7} {:<12} {}\n",
                 v.level.as_str(),
@@ -237,8 +371,8 @@ impl Explanation {
                 v.text()
             ));
         }
-        if let Err(e) = &self.program {
-            out.push_str(&format!("  {:<7} {:<12} {}\n", "block", "program", e));
+        if let Err(e) = &self.launch.plan {
+            out.push_str(&format!("  {:<7} {:<12} {e:#}\n", "block", "program"));
         }
         out.push_str(&format!(
             "{:<12} {}\n",
@@ -247,6 +381,57 @@ impl Explanation {
         ));
         redact::scrub(&out)
     }
+}
+
+/// The shim start a command as typed makes: its first word is a shim name
+/// (`rails`, `bundle`, …) or the path of a `#!/usr/bin/env ruby` script
+/// (`bin/tootctl`, which the kernel hands to `env`, and `env` to `ruby`).
+fn start_of(command: &[OsString], cwd: &Path, env: Env) -> anyhow::Result<(Start, Option<String>)> {
+    let first = command.first().cloned().unwrap_or_default();
+    let rest = command.get(1..).unwrap_or_default().to_vec();
+    if let Some(shim) = Shim::from_name(&first) {
+        let start = Start {
+            shim,
+            argv0: first,
+            args: rest,
+            cwd: Some(cwd.to_path_buf()),
+            env,
+        };
+        return Ok((start, None));
+    }
+    let is_path = first.as_encoded_bytes().contains(&b'/');
+    if is_path && crate::exec::runs_on_env_ruby(&cwd.join(&first)) {
+        let via = format!(
+            "{} starts with #!/usr/bin/env ruby: the kernel runs env, which runs the first \
+             ruby on PATH with the script",
+            first.to_string_lossy()
+        );
+        let start = Start {
+            shim: Shim::Ruby,
+            argv0: "ruby".into(),
+            args: std::iter::once(first).chain(rest).collect(),
+            cwd: Some(cwd.to_path_buf()),
+            env,
+        };
+        return Ok((start, Some(via)));
+    }
+    let why = if is_path {
+        format!(
+            "{} does not start with #!/usr/bin/env ruby (or cannot be read), so no tootguard \
+             shim is on its way when it runs",
+            first.to_string_lossy()
+        )
+    } else {
+        format!("{:?} is not one of them", first.to_string_lossy())
+    };
+    Err(crate::exit::Failure::error(
+        crate::exit::USAGE,
+        format!(
+            "explain needs a command as typed: rails, rake, tootctl, ruby or bundle, or a path \
+             such as bin/tootctl; {why}. Example: `tootguard explain bundle exec rails \
+             db:migrate`."
+        ),
+    ))
 }
 
 fn check_json(v: &Verdict) -> Value {
@@ -259,20 +444,7 @@ fn check_json(v: &Verdict) -> Value {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let mut command = args.command.into_iter();
-    let name = command.next().unwrap_or_default();
-    let Some(tool) = Tool::from_name(&name) else {
-        return Err(crate::exit::Failure::error(
-            crate::exit::USAGE,
-            format!(
-                "explain needs rails, rake or tootctl as its first argument, not {:?}. \
-                 Example: `tootguard explain rails db:migrate`.",
-                name.to_string_lossy()
-            ),
-        ));
-    };
-    let inv = Invocation::from_process(tool, name, command.collect())?;
-    let explanation = Explanation::new(inv)?;
+    let explanation = Explanation::new(args.command)?;
     let text = if args.json {
         let mut s = redact::scrub(&serde_json::to_string_pretty(&explanation.to_json())?);
         s.push('\n');

@@ -9,13 +9,14 @@ pub mod completions;
 pub mod doctor;
 pub mod explain;
 pub mod install;
+pub mod uninstall;
 pub mod upgrade;
 
 use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
 
-use crate::invocation::Tool;
+use crate::invocation::{Shim, Tool};
 
 /// Makes `rails`, `rake` and `tootctl` safe to type on a Mastodon server.
 ///
@@ -34,6 +35,7 @@ pub struct Cli {
 pub enum Command {
     Explain(explain::Args),
     Install(install::Args),
+    Uninstall(uninstall::Args),
     Completions(completions::Args),
     Doctor(doctor::Args),
     Upgrade(upgrade::Args),
@@ -46,6 +48,12 @@ pub enum Command {
     /// Run Mastodon's bin/tootctl through the guards (same as the `tootctl` shim)
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Tootctl(ShimArgs),
+    /// Run ruby, guarding `ruby bin/rails …` (same as the `ruby` shim)
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Ruby(ShimArgs),
+    /// Run bundle, guarding `bundle exec rails …` (same as the `bundle` shim)
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Bundle(ShimArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,15 +77,22 @@ pub fn run(argv0: OsString, rest: Vec<OsString>) -> anyhow::Result<u8> {
     match cli.command {
         Command::Explain(args) => explain::run(args),
         Command::Install(args) => install::run(args),
+        Command::Uninstall(args) => uninstall::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Upgrade(args) => upgrade::run(args),
         // Unreachable from a real command line (main takes these first), but
         // kept correct: the explicit form is the shim path.
-        Command::Rails(a) => crate::shim::run(Tool::Rails, "rails".into(), a.args),
-        Command::Rake(a) => crate::shim::run(Tool::Rake, "rake".into(), a.args),
-        Command::Tootctl(a) => crate::shim::run(Tool::Tootctl, "tootctl".into(), a.args),
+        Command::Rails(a) => shim(Shim::Tool(Tool::Rails), a),
+        Command::Rake(a) => shim(Shim::Tool(Tool::Rake), a),
+        Command::Tootctl(a) => shim(Shim::Tool(Tool::Tootctl), a),
+        Command::Ruby(a) => shim(Shim::Ruby, a),
+        Command::Bundle(a) => shim(Shim::Bundle, a),
     }
+}
+
+fn shim(shim: Shim, args: ShimArgs) -> anyhow::Result<u8> {
+    crate::shim::run(shim, shim.name().into(), args.args)
 }
 
 /// `s` as one shell word, for commands printed to be pasted: plain words as

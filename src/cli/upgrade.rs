@@ -15,6 +15,7 @@
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,13 +25,14 @@ use nix::sys::signal::Signal;
 use owo_colors::{OwoColorize, Stream};
 
 use crate::cli::doctor::{self, Status};
-use crate::cli::install::first_on_path;
 use crate::cli::{quote, quote_str};
 use crate::config::SKIP_POST;
 use crate::exec::Plan;
 use crate::exit::{FAILURE, Failure, OK, USAGE};
 use crate::guards::{self, Change, Level, Verdict, memory};
-use crate::invocation::{Invocation, Tool};
+use crate::invocation::{Invocation, Shim, Tool};
+use crate::launch::{self, Start};
+use crate::marker::{Markers, Origin};
 use crate::resolve::{self, Root, SelfId};
 use crate::settings::{self, Env};
 use crate::{redact, report};
@@ -347,18 +349,30 @@ impl Upgrade {
         // The guards see the environment the child will get.
         let mut env = self.env.clone();
         crate::exec::apply_env(&mut env, &own);
-        let inv = Invocation::new(
-            tool,
-            tool.name().into(),
-            args.iter().map(OsString::from).collect(),
-            self.root.dir.clone(),
+        let start = Start {
+            shim: Shim::Tool(tool),
+            argv0: tool.name().into(),
+            args: args.iter().map(OsString::from).collect(),
+            cwd: Some(self.root.dir.clone()),
             env,
+        };
+        let markers = Markers::read(&start.env);
+        let launch = launch::decide(
+            start,
+            &self.me,
+            &markers,
+            Origin::children_of_this_process(),
+            !self.dry_run,
         )
         .map_err(|e| Stop::new("cannot start", step).detail(format!("{e:#}")))?;
-        let program = resolve::find_program(tool, inv.root.as_ref(), &inv.env, &inv.cwd, &self.me)
+        let mut plan = launch
+            .plan
             .map_err(|e| Stop::new(format!("no {}", tool.name()), step).detail(format!("{e:#}")))?;
-        let skip_post_in_file = guards::pgbouncer::skip_post_in_file(&inv);
-        let (mut plan, verdicts) = Plan::decide(&inv, program, !self.dry_run);
+        let verdicts = launch.verdicts;
+        let skip_post_in_file = launch
+            .inv
+            .as_ref()
+            .and_then(guards::pgbouncer::skip_post_in_file);
         plan.cwd = Some(self.root.dir.clone());
         let mut changes: Vec<Change> = verdicts
             .iter()
@@ -380,22 +394,12 @@ impl Upgrade {
     /// as the install's owner when the user guard says so (`bundle` and
     /// `yarn` write into the install; `systemctl` needs root).
     fn on_path(&self, step: Step, name: &str, args: &[&str], as_owner: bool) -> Result<Plan, Stop> {
-        let path = self.env.get("PATH").unwrap_or_default();
-        let program = first_on_path(name, &path, &self.root.dir).ok_or_else(|| {
-            Stop::new(format!("no {name}"), step).detail(format!(
-                "`{name}` is not on PATH ({}). Run the upgrade as the user who installed \
-                 Mastodon, in a login shell (`su - mastodon`), so PATH has {name}.",
-                path.to_string_lossy()
-            ))
-        })?;
-        let mut plan = Plan {
-            program,
-            argv0: name.into(),
-            args: args.iter().map(OsString::from).collect(),
-            env: Vec::new(),
-            cwd: Some(self.root.dir.clone()),
-            run_as: None,
-        };
+        let mut plan = Plan::new(
+            PathBuf::new(),
+            name.into(),
+            args.iter().map(OsString::from).collect(),
+        );
+        plan.cwd = Some(self.root.dir.clone());
         if let Some(verdict) = as_owner
             .then(|| guards::user::for_root(&self.root, &self.env))
             .flatten()
@@ -408,6 +412,18 @@ impl Upgrade {
             }
             plan.apply(&verdict.changes);
         }
+        // Found on the PATH the step will run with (the owner's rbenv shims
+        // first, when it runs as the owner), and never tootguard's own shim.
+        let path = plan.var(&self.env, "PATH").unwrap_or_default();
+        plan.program = resolve::search_path(name, &path, &self.root.dir, &self.me, None)
+            .found
+            .ok_or_else(|| {
+                Stop::new(format!("no {name}"), step).detail(format!(
+                    "`{name}` is not on PATH ({}). Run the upgrade as the user who installed \
+                     Mastodon, in a login shell (`su - mastodon`), so PATH has {name}.",
+                    path.to_string_lossy()
+                ))
+            })?;
         Ok(plan)
     }
 
@@ -505,16 +521,14 @@ impl Upgrade {
     fn memory_advice(&self, why: &str) -> String {
         let inv = Invocation::new(
             Tool::Rails,
-            "rails".into(),
             vec!["assets:precompile".into()],
             self.root.dir.clone(),
             self.env.clone(),
+            Some(self.root.clone()),
         );
-        let required = inv
-            .as_ref()
+        let required = memory::required_mb(&inv)
             .ok()
-            .and_then(|inv| memory::required_mb(inv).ok().map(|(mb, _)| mb))
-            .unwrap_or(memory::DEFAULT_MIN_MB);
+            .map_or(memory::DEFAULT_MIN_MB, |(mb, _)| mb);
         let (figures, missing) = match memory::measure(&self.env) {
             Ok(m) => (
                 format!(

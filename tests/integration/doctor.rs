@@ -76,6 +76,15 @@ impl Setup {
         for name in ["bundle", "yarn", "systemctl", "sudo"] {
             write_executable(&fake.join(name), LOGGER);
         }
+        // This user's crontab, as `crontab -l` prints it: the file
+        // `crontab` in the base directory, or none (status 1, as cron's).
+        write_executable(
+            &fake.join("crontab"),
+            &format!(
+                "#!/bin/sh\ncat '{}' 2>/dev/null || {{ echo 'no crontab for you' >&2; exit 1; }}\n",
+                w.base().join("crontab").display()
+            ),
+        );
         let db_dir = w.base().join("pg");
         fs::create_dir_all(&db_dir).unwrap();
         let db = UnixListener::bind(db_dir.join(".s.PGSQL.5432")).unwrap();
@@ -151,8 +160,10 @@ fn message(checks: &[Value], id: &str) -> String {
     check(checks, id)["message"].as_str().unwrap().to_owned()
 }
 
-const IDS: [&str; 10] = [
+const IDS: [&str; 12] = [
     "shims",
+    "sudo",
+    "cron",
     "root",
     "version",
     "user",

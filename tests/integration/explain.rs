@@ -124,11 +124,25 @@ fn explain_shows_the_change_of_directory_for_rails_outside_the_root() {
 }
 
 #[test]
-fn explain_refuses_an_unknown_tool_with_a_usage_error() {
+fn explain_refuses_an_unknown_command_with_a_usage_error() {
     let w = World::production();
     w.tootguard()
-        .args(["explain", "bundle", "install"])
+        .args(["explain", "yarn", "install"])
         .run()
         .expect_code(2)
-        .expect_stderr("explain needs rails, rake or tootctl");
+        .expect_stderr(
+            "tootguard: error: explain needs a command as typed: rails, rake, tootctl, ruby or \
+             bundle, or a path such as bin/tootctl; \"yarn\" is not one of them. Example: \
+             `tootguard explain bundle exec rails db:migrate`.",
+        );
+    // The recorder bin/ scripts start with #!/bin/sh: nothing of tootguard's
+    // runs on their way.
+    w.tootguard()
+        .args(["explain", "bin/tootctl"])
+        .run()
+        .expect_code(2)
+        .expect_stderr(
+            "bin/tootctl does not start with #!/usr/bin/env ruby (or cannot be read), so no \
+             tootguard shim is on its way when it runs.",
+        );
 }

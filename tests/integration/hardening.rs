@@ -392,7 +392,8 @@ fn explain_takes_non_utf8_arguments_without_panicking_and_prints_valid_json() {
         .run();
     assert_calm("explain tool", &out);
     out.expect_code(2)
-        .expect_stderr("explain needs rails, rake or tootctl");
+        .expect_stderr("explain needs a command as typed")
+        .expect_stderr("\"rai\u{fffd}ls\" is not one of them");
 }
 
 #[test]

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub const TOOLS: [&str; 3] = ["rails", "rake", "tootctl"];
+/// Every name `tootguard install` links: the tools, and the programs the
+/// other spellings pass through.
+pub const SHIMS: [&str; 5] = ["rails", "rake", "tootctl", "ruby", "bundle"];
 
 /// The tootguard binary under test (the command line).
 pub fn tootguard() -> PathBuf {
@@ -93,8 +96,8 @@ impl World {
         };
         fs::create_dir_all(&world.shims).unwrap();
         fs::create_dir_all(&world.record).unwrap();
-        for tool in TOOLS {
-            std::os::unix::fs::symlink(shim_binary(), world.shims.join(tool)).unwrap();
+        for name in SHIMS {
+            std::os::unix::fs::symlink(shim_binary(), world.shims.join(name)).unwrap();
         }
         world
     }

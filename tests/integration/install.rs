@@ -2,10 +2,10 @@
 
 use std::fs;
 
-use crate::harness::{World, shim_binary, tootguard, write_executable};
+use crate::harness::{SHIMS, World, shim_binary, tootguard, write_executable};
 
 #[test]
-fn install_creates_the_three_links_and_is_idempotent() {
+fn install_creates_the_five_links_and_is_idempotent() {
     let w = World::bare();
     let dir = w.base().join("bin");
     let path = format!("{}:/usr/bin:/bin", dir.display());
@@ -16,7 +16,7 @@ fn install_creates_the_three_links_and_is_idempotent() {
         .env("PATH", &path)
         .run();
     first.expect_code(0);
-    for tool in ["rails", "rake", "tootctl"] {
+    for tool in SHIMS {
         let link = dir.join(tool);
         assert_eq!(
             fs::read_link(&link).unwrap(),
@@ -34,7 +34,7 @@ fn install_creates_the_three_links_and_is_idempotent() {
     second.expect_code(0);
     assert_eq!(
         second.stdout.matches("already links to tootguard").count(),
-        3
+        5
     );
 }
 

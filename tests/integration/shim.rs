@@ -567,7 +567,7 @@ fn the_shim_binary_run_under_its_own_name_points_to_tootguard() {
     let w = World::production();
     let out = w.cmd(shim_binary()).arg("--help").run();
     out.expect_code(2)
-        .expect_stderr("rails`, `rake` and `tootctl`")
+        .expect_stderr("`rails`, `rake`, `tootctl`, `ruby` and `bundle`")
         .expect_stderr("tootguard --help");
     assert!(!w.record.join("tootctl.args").exists(), "nothing was run");
 }
@@ -583,16 +583,15 @@ fn empty_path_entries_and_dot_are_searched_but_tootguard_is_skipped() {
     ends_as_a_loop(&out, "skipped, being tootguard itself");
 }
 
+/// The wrapper starts tootguard as a new process each time, so each is a
+/// command of its own: only the depth limit ends it.
 #[test]
 fn a_wrapper_script_that_runs_tootguard_again_ends_at_the_depth_limit() {
     let w = World::bare();
     let wrap = w.base().join("wrap");
     write_executable(
         &wrap.join("tootctl"),
-        &format!(
-            "#!/bin/sh\nexec '{}' tootctl \"$@\"\n",
-            tootguard().display()
-        ),
+        &format!("#!/bin/sh\n'{}' tootctl \"$@\"\n", tootguard().display()),
     );
     let out = w
         .cmd(w.shim("tootctl"))
@@ -602,6 +601,45 @@ fn a_wrapper_script_that_runs_tootguard_again_ends_at_the_depth_limit() {
         )
         .run();
     ends_as_a_loop(&out, "shims ran inside each other");
+}
+
+/// A wrapper that execs tootguard again stays in the same process: the
+/// shim passes over the program that led back to it and looks further.
+#[test]
+fn a_wrapper_that_execs_tootguard_again_is_passed_over_and_named() {
+    let w = World::bare();
+    let wrap = w.base().join("wrap");
+    write_executable(
+        &wrap.join("tootctl"),
+        &format!(
+            "#!/bin/sh\nexec '{}' tootctl \"$@\"\n",
+            tootguard().display()
+        ),
+    );
+    let path = format!("{}:{}:/usr/bin:/bin", w.shims.display(), wrap.display());
+    let out = w.cmd(w.shim("tootctl")).env("PATH", &path).run();
+    ends_as_a_loop(
+        &out,
+        &format!(
+            "after {}, which this same command had already run and which led back to \
+             tootguard",
+            wrap.join("tootctl").display()
+        ),
+    );
+    // With a real tootctl further on, that one runs, once.
+    let real = w.base().join("real");
+    write_executable(&real.join("tootctl"), RECORDER);
+    let path = format!("{path}:{}", real.display());
+    w.cmd(w.shim("tootctl"))
+        .arg("version")
+        .env("PATH", &path)
+        .run()
+        .expect_code(0);
+    assert_eq!(w.run_count("tootctl"), 1);
+    assert_eq!(
+        w.recorded_args("tootctl").unwrap(),
+        vec![b"version".to_vec()]
+    );
 }
 
 #[test]

@@ -8,6 +8,8 @@
 //! decides the question (memory, the configuration reader), the check asks
 //! it rather than deciding again. `upgrade`'s preflight is [`checks`].
 
+mod reach;
+
 use std::fs;
 use std::io::{Read, Write};
 
@@ -20,7 +22,6 @@ use anyhow::Context;
 use owo_colors::{OwoColorize, Stream};
 use serde_json::Value;
 
-use crate::cli::install::first_on_path;
 use crate::config::SKIP_POST;
 use crate::guards::{self, Level, Verdict};
 use crate::invocation::{Invocation, Tool};
@@ -39,6 +40,32 @@ pub struct Args {
     /// Print JSON: [{"id", "level": "ok|warn|fail", "message", "fix"}]
     #[arg(long)]
     pub json: bool,
+}
+
+/// Files doctor reads are small; anything larger is not what it expects.
+const MAX_READ: u64 = 1024 * 1024;
+
+/// Reads a small text file without blocking on a FIFO or device and
+/// without reading past [`MAX_READ`] bytes.
+pub fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_READ {
+        return Err(std::io::Error::other(format!(
+            "larger than {} KiB",
+            MAX_READ / 1024
+        )));
+    }
+    let mut text = Vec::new();
+    file.take(MAX_READ).read_to_end(&mut text)?;
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// How long `ruby` or `node` may take to print its version.
@@ -123,13 +150,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 /// Every check, in a fixed order, for a process with `env` in `cwd`.
 pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
-    let base = Invocation::new(
-        Tool::Rails,
-        "rails".into(),
-        Vec::new(),
-        cwd.to_path_buf(),
-        env.clone(),
-    );
+    let base = crate::resolve::find_root(env, cwd).map(|root| {
+        Invocation::new(
+            Tool::Rails,
+            Vec::new(),
+            cwd.to_path_buf(),
+            env.clone(),
+            root,
+        )
+    });
     let root = base.as_ref().ok().and_then(|inv| inv.root.clone());
     let dir = root.as_ref().map_or(cwd, |r| r.dir.as_path());
     // Some checks look from the root: a relative MASTODON_ROOT must not be
@@ -142,7 +171,8 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
         env.insert("MASTODON_ROOT", absolute);
     }
     let env = &env;
-    let mut out = vec![shims(env, cwd), root_check(&base)];
+    let mut out = vec![reach::shims(env, cwd), reach::sudo(), reach::cron(env, cwd)];
+    out.push(root_check(&base));
     match (&base, &root) {
         (Ok(inv), Some(root)) => {
             out.push(version(&root.dir));
@@ -208,113 +238,6 @@ pub fn to_json(checks: &[Check]) -> String {
     let mut text = serde_json::to_string_pretty(&entries).unwrap_or_default();
     text.push('\n');
     text
-}
-
-/// `rails`, `rake` and `tootctl` on PATH are tootguard.
-fn shims(env: &Env, cwd: &Path) -> Check {
-    const ID: &str = "shims";
-    let me = match SelfId::current() {
-        Ok(me) => me,
-        Err(e) => return Check::new(ID, Status::Fail, format!("{e:#}")),
-    };
-    let path = env.get("PATH").unwrap_or_default();
-    let mut found_dirs: Vec<PathBuf> = Vec::new();
-    let mut problems = Vec::new();
-    // Shims that reach tootguard but not tootguard-shim: guarded, but slower.
-    let mut not_shim_binary = Vec::new();
-    for tool in Tool::ALL {
-        match first_on_path(tool.name(), &path, cwd) {
-            Some(p) if me.is(&p) => {
-                if me.shim_binary().is_some() && !me.is_shim_binary(&p) {
-                    not_shim_binary.push(p.clone());
-                }
-                let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
-                if !found_dirs.contains(&dir) {
-                    found_dirs.push(dir);
-                }
-            }
-            Some(p) => problems.push(format!(
-                "PATH finds {} before any tootguard shim, so `{}` is not guarded",
-                p.display(),
-                tool.name()
-            )),
-            None => problems.push(format!("no `{}` on PATH", tool.name())),
-        }
-    }
-    if problems.is_empty() {
-        let dirs: Vec<String> = found_dirs.iter().map(|d| d.display().to_string()).collect();
-        // Not a warning: the commands are guarded, and `upgrade` stops to
-        // ask about every warning.
-        let slower = match me.shim_binary() {
-            Some(shim) if !not_shim_binary.is_empty() => format!(
-                "; {} run tootguard, not tootguard-shim, so they start slower (the whole \
-                 command line loads before every command); to relink them: {}",
-                not_shim_binary
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                relink_commands(&not_shim_binary, shim).join(", then ")
-            ),
-            _ => String::new(),
-        };
-        return Check::new(
-            ID,
-            Status::Ok,
-            format!(
-                "rails, rake and tootctl on PATH are tootguard's shims ({}){slower}",
-                dirs.join(", ")
-            ),
-        );
-    }
-    // A shim of ours further down PATH: only the order is wrong.
-    let shim_dir = std::env::split_paths(&path).find(|dir| {
-        !dir.as_os_str().is_empty() && Tool::ALL.iter().any(|t| me.is(&dir.join(t.name())))
-    });
-    let fix = match shim_dir {
-        Some(dir) => format!(
-            "Put the shims first on PATH: add `export PATH=\"{}:$PATH\"` to ~/.bashrc (or \
-             ~/.profile), then open a new shell.",
-            dir.display()
-        ),
-        None => "Run `tootguard install`, then add the `export PATH=…` line it prints to \
-                 ~/.bashrc (or ~/.profile) and open a new shell."
-            .to_owned(),
-    };
-    Check::new(ID, Status::Warn, format!("{}.", problems.join("; "))).fix(fix)
-}
-
-/// The commands that point `shims` at `shim_binary`: `tootguard install
-/// --dir DIR` for a directory of links (it replaces its own links and
-/// leaves every other file alone), and `ln -sf` for a copy, file by file —
-/// never `install --force`, which would also replace an unrelated `rake`
-/// or `rails` in the same directory.
-fn relink_commands(shims: &[PathBuf], shim_binary: &Path) -> Vec<String> {
-    let mut dirs: Vec<&Path> = Vec::new();
-    let mut copies = Vec::new();
-    for shim in shims {
-        if fs::symlink_metadata(shim).is_ok_and(|m| m.file_type().is_symlink()) {
-            let dir = shim.parent().unwrap_or(Path::new("."));
-            if !dirs.contains(&dir) {
-                dirs.push(dir);
-            }
-        } else {
-            copies.push(format!(
-                "`ln -sf {} {}`",
-                crate::cli::quote(shim_binary.as_os_str()),
-                crate::cli::quote(shim.as_os_str())
-            ));
-        }
-    }
-    dirs.iter()
-        .map(|dir| {
-            format!(
-                "`tootguard install --dir {}`",
-                crate::cli::quote(dir.as_os_str())
-            )
-        })
-        .chain(copies)
-        .collect()
 }
 
 fn root_check(base: &anyhow::Result<Invocation>) -> Check {
@@ -588,7 +511,14 @@ fn installed_version(
     dir: &Path,
 ) -> Result<(PathBuf, String), Check> {
     let path = env.get("PATH").unwrap_or_default();
-    let Some(program) = first_on_path(id, &path, dir) else {
+    // The real one: past tootguard's own `ruby` shim, which would only
+    // pass the question on.
+    let me = SelfId::current().ok();
+    let found = match &me {
+        Some(me) => crate::resolve::search_path(id, &path, dir, me, None).found,
+        None => crate::resolve::first_on_path(id, &path, dir),
+    };
+    let Some(program) = found else {
         return Err(Check::new(id, Status::Fail, missing).fix(install));
     };
     let mut cmd = Command::new(&program);
@@ -866,17 +796,14 @@ fn config(inv: &Invocation, root: &Path) -> Check {
                 env.remove(SKIP_POST);
                 Invocation::new(
                     Tool::Rails,
-                    "rails".into(),
                     Vec::new(),
                     inv.cwd.clone(),
                     env,
+                    inv.root.clone(),
                 )
             });
-            let files = match &stripped {
-                Some(stripped) => stripped.as_ref().ok(),
-                None => Some(inv),
-            };
-            if let Some(source) = files.and_then(guards::pgbouncer::skip_post_in_file) {
+            let files = stripped.as_ref().unwrap_or(inv);
+            if let Some(source) = guards::pgbouncer::skip_post_in_file(files) {
                 return Check::new(
                     ID,
                     Status::Warn,
@@ -967,16 +894,17 @@ fn database(inv: &Invocation) -> Check {
 /// The memory guard's verdict for `rails assets:precompile`.
 fn memory(env: &Env, dir: &Path) -> Check {
     const ID: &str = "memory";
-    let inv = match Invocation::new(
+    let root = match crate::resolve::find_root(env, dir) {
+        Ok(root) => root,
+        Err(e) => return Check::new(ID, Status::Warn, format!("not checked: {e:#}")),
+    };
+    let inv = Invocation::new(
         Tool::Rails,
-        "rails".into(),
         vec!["assets:precompile".into()],
         dir.to_path_buf(),
         env.clone(),
-    ) {
-        Ok(inv) => inv,
-        Err(e) => return Check::new(ID, Status::Warn, format!("not checked: {e:#}")),
-    };
+        root,
+    );
     let Some(verdict) = guards::memory::check(&inv) else {
         return Check::new(
             ID,

@@ -14,6 +14,13 @@
 //!   needed because GNU `true` given exactly one argument checks it for
 //!   `--help`/`--version` and so first calls `setlocale` and loads the locale,
 //!   which costs the no-op target itself over 100 µs more than no argument.
+//! - Pass-through, where tootguard finds nothing of Mastodon's and runs the
+//!   next program on PATH (a copy of `/bin/true` in a directory right after
+//!   the shims'): (e) `ruby -e 1` through the `ruby` shim, against (a2)
+//!   that `ruby -e 1` directly; (f) `rake -f Rakefile` in another project
+//!   (a directory with its own `Gemfile` and `Rakefile`) through the `rake`
+//!   shim, against (a3) that `rake` directly. Two arguments each, to
+//!   keep GNU `true` off its locale path.
 //!
 //! The cases alternate round-robin, so drift in machine load hits all of them
 //! alike, and each round starts one case later than the last, so no case
@@ -59,19 +66,35 @@ fn main() {
         .expect("temporary directory");
     let shims = work.path().join("shims");
     std::fs::create_dir(&shims).expect("shim directory");
-    for name in ["tootctl", "rails"] {
+    for name in ["tootctl", "rails", "rake", "ruby"] {
         std::os::unix::fs::symlink(TOOTGUARD, shims.join(name)).expect("shim link");
     }
+    // The real ruby and rake the pass-through cases reach.
+    let real = work.path().join("real");
+    std::fs::create_dir(&real).expect("real program directory");
+    for name in ["ruby", "rake"] {
+        std::fs::copy(noop(), real.join(name)).expect("copy /bin/true");
+    }
+    let other = work.path().join("other");
+    std::fs::create_dir(&other).expect("another project");
+    for file in ["Gemfile", "Rakefile"] {
+        std::fs::write(other.join(file), "").expect("another project's file");
+    }
+    let dirs = Dirs {
+        shims: shims.clone(),
+        real,
+        other,
+    };
 
     print_machine(rounds);
 
     let mut all_met = true;
     let scenarios = [
-        Scenario::typical(work.path(), &shims),
-        Scenario::heavy(work.path(), &shims),
+        Scenario::typical(work.path(), &dirs),
+        Scenario::heavy(work.path(), &dirs),
     ];
     for scenario in &scenarios {
-        let results = run_scenario(scenario, &shims, rounds);
+        let results = run_scenario(scenario, &dirs, rounds);
         all_met &= report(scenario, &results);
     }
     println!(
@@ -89,6 +112,16 @@ fn main() {
     );
 }
 
+/// The bench's directories besides the install.
+struct Dirs {
+    /// Links to `tootguard-shim`, as `tootguard install` makes them.
+    shims: PathBuf,
+    /// The real `ruby` and `rake` the pass-through cases reach.
+    real: PathBuf,
+    /// Another project, with its own `Gemfile` and `Rakefile`.
+    other: PathBuf,
+}
+
 /// One install and environment to measure in.
 struct Scenario {
     title: String,
@@ -97,12 +130,13 @@ struct Scenario {
 }
 
 impl Scenario {
-    fn typical(work: &Path, shims: &Path) -> Scenario {
+    fn typical(work: &Path, dirs: &Dirs) -> Scenario {
         let root = make_root(&work.join("typical/live"), &env_production());
         let lines = line_count(&root.join(".env.production"));
         let path = format!(
-            "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            shims.display()
+            "{}:{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            dirs.shims.display(),
+            dirs.real.display()
         );
         Scenario {
             title: format!(
@@ -114,7 +148,7 @@ impl Scenario {
         }
     }
 
-    fn heavy(work: &Path, _shims: &Path) -> Scenario {
+    fn heavy(work: &Path, dirs: &Dirs) -> Scenario {
         let mut dotenv = env_production();
         let mut n = 0;
         while dotenv.lines().count() < 2000 {
@@ -132,7 +166,10 @@ impl Scenario {
         }
         let root = make_root(&work.join("heavy/live"), &dotenv);
         let junk = work.join("heavy/path");
-        let mut entries = Vec::new();
+        let mut entries = vec![
+            dirs.shims.display().to_string(),
+            dirs.real.display().to_string(),
+        ];
         for i in 0..199 {
             let dir = junk.join(format!("d{i:03}"));
             if i % 2 == 0 {
@@ -148,7 +185,8 @@ impl Scenario {
         Scenario {
             title: format!(
                 "heavy: {lines}-line .env.production, PATH of {} entries \
-                 (199 missing or empty directories, then /usr/bin:/bin)",
+                 (the shims, the real ruby and rake, 199 missing or empty directories, then \
+                 /usr/bin:/bin)",
                 entries.len()
             ),
             env: login_env(&root, path),
@@ -164,14 +202,22 @@ enum Case {
     Tootctl,
     DirectRailsDbVersion,
     RailsDbVersion,
+    DirectRuby,
+    Ruby,
+    DirectRake,
+    Rake,
 }
 
-const CASES: [Case; 5] = [
+const CASES: [Case; 9] = [
     Case::Direct,
     Case::Env,
     Case::Tootctl,
     Case::DirectRailsDbVersion,
     Case::RailsDbVersion,
+    Case::DirectRuby,
+    Case::Ruby,
+    Case::DirectRake,
+    Case::Rake,
 ];
 
 impl Case {
@@ -182,6 +228,10 @@ impl Case {
             Case::Tootctl => "(c) tootctl via tootguard",
             Case::DirectRailsDbVersion => "(a') bin/rails db:version directly",
             Case::RailsDbVersion => "(d) rails db:version via tootguard",
+            Case::DirectRuby => "(a2) ruby -e 1 directly",
+            Case::Ruby => "(e) ruby -e 1 via tootguard (pass-through)",
+            Case::DirectRake => "(a3) rake in another project directly",
+            Case::Rake => "(f) rake in another project via tootguard (pass-through)",
         }
     }
 
@@ -193,13 +243,24 @@ impl Case {
     /// The direct run this case's added cost is measured against.
     fn baseline(self) -> Option<Case> {
         match self {
-            Case::Direct | Case::DirectRailsDbVersion => None,
+            Case::Direct | Case::DirectRailsDbVersion | Case::DirectRuby | Case::DirectRake => None,
             Case::Env | Case::Tootctl => Some(Case::Direct),
             Case::RailsDbVersion => Some(Case::DirectRailsDbVersion),
+            Case::Ruby => Some(Case::DirectRuby),
+            Case::Rake => Some(Case::DirectRake),
         }
     }
 
-    fn command(self, scenario: &Scenario, shims: &Path) -> Command {
+    /// tootguard's own cases: the budget applies to them.
+    fn is_tootguard(self) -> bool {
+        matches!(
+            self,
+            Case::Tootctl | Case::RailsDbVersion | Case::Ruby | Case::Rake
+        )
+    }
+
+    fn command(self, scenario: &Scenario, dirs: &Dirs) -> Command {
+        let shims = &dirs.shims;
         let target = scenario.root.join("bin/tootctl");
         let mut cmd = match self {
             Case::Direct => Command::new(&target),
@@ -219,6 +280,26 @@ impl Case {
                 cmd.arg("db:version");
                 cmd
             }
+            Case::DirectRuby | Case::Ruby => {
+                let dir = if self == Case::Ruby {
+                    shims
+                } else {
+                    &dirs.real
+                };
+                let mut cmd = Command::new(dir.join("ruby"));
+                cmd.args(["-e", "1"]);
+                cmd
+            }
+            Case::DirectRake | Case::Rake => {
+                let dir = if self == Case::Rake {
+                    shims
+                } else {
+                    &dirs.real
+                };
+                let mut cmd = Command::new(dir.join("rake"));
+                cmd.args(["-f", "Rakefile"]).current_dir(&dirs.other);
+                cmd
+            }
         };
         cmd.env_clear()
             .envs(scenario.env.iter().map(|(k, v)| (k, v)))
@@ -235,7 +316,7 @@ struct Samples {
     maxrss_kib: Vec<i64>,
 }
 
-fn run_scenario(scenario: &Scenario, shims: &Path, rounds: usize) -> Vec<Samples> {
+fn run_scenario(scenario: &Scenario, dirs: &Dirs, rounds: usize) -> Vec<Samples> {
     if drop_caches_asked() {
         drop_page_cache();
     }
@@ -243,7 +324,7 @@ fn run_scenario(scenario: &Scenario, shims: &Path, rounds: usize) -> Vec<Samples
     std::env::set_current_dir(&scenario.root).expect("enter the root");
     let mut commands: Vec<Command> = CASES
         .iter()
-        .map(|case| case.command(scenario, shims))
+        .map(|case| case.command(scenario, dirs))
         .collect();
     let mut results: Vec<Samples> = CASES.iter().map(|_| Samples::default()).collect();
     for round in 0..WARMUP_ROUNDS + rounds {
@@ -340,7 +421,7 @@ fn report(scenario: &Scenario, results: &[Samples]) -> bool {
     }
     let mut met = true;
     for (i, case) in CASES.iter().enumerate() {
-        if !matches!(case, Case::Tootctl | Case::RailsDbVersion) {
+        if !case.is_tootguard() {
             continue;
         }
         let added = added_of(*case).unwrap_or(0.0);
@@ -395,12 +476,8 @@ fn micros(d: Duration) -> f64 {
 fn make_root(dir: &Path, dotenv: &str) -> PathBuf {
     std::fs::create_dir_all(dir.join("bin")).expect("bin/");
     std::fs::create_dir_all(dir.join("config")).expect("config/");
-    let noop = ["/bin/true", "/usr/bin/true"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-        .expect("/bin/true");
     for name in ["tootctl", "rails", "rake"] {
-        std::fs::copy(noop, dir.join("bin").join(name)).expect("copy /bin/true");
+        std::fs::copy(noop(), dir.join("bin").join(name)).expect("copy /bin/true");
     }
     std::fs::write(
         dir.join("config/application.rb"),
@@ -410,6 +487,15 @@ fn make_root(dir: &Path, dotenv: &str) -> PathBuf {
     .expect("config/application.rb");
     std::fs::write(dir.join(".env.production"), dotenv).expect(".env.production");
     dir.to_path_buf()
+}
+
+/// GNU `true`: an ELF that does nothing, the stand-in for every program.
+fn noop() -> &'static Path {
+    ["/bin/true", "/usr/bin/true"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+        .expect("/bin/true")
 }
 
 /// What an admin's shell has after `su - mastodon` over SSH (no RAILS_ENV,

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::exec::{self, Plan};
 use crate::exit::Failure;
 use crate::guards::{self, Verdict};
-use crate::invocation::{Invocation, Shim};
+use crate::invocation::{Invocation, Shim, Tool};
 use crate::marker::{Guarded, Markers, Origin};
 use crate::resolve::{self, Root, SelfId};
 use crate::settings::{self, Env};
@@ -98,8 +98,9 @@ pub fn decide(
         }
         (Some(c), None) => {
             root = install_of(c, &args, &env, cwd.as_deref())?;
-            // ruby and bundle outside an install run nothing of Mastodon's.
-            if root.is_none() && c.install != InstallFrom::Lookup {
+            // Outside an install, ruby, bundle, rails and rake run nothing
+            // of Mastodon's; only tootctl is Mastodon's wherever it runs.
+            if root.is_none() && (c.tool != Tool::Tootctl || c.install != InstallFrom::Lookup) {
                 carried = None;
                 guarding = Guarding::PassThrough;
             }
@@ -183,7 +184,7 @@ fn install_of(
     cwd: Option<&Path>,
 ) -> anyhow::Result<Option<Root>> {
     Ok(match (&carried.install, cwd) {
-        (InstallFrom::Lookup, Some(cwd)) => resolve::find_root(env, cwd)?,
+        (InstallFrom::Lookup, Some(cwd)) => resolve::find_root(env, cwd, carried.tool)?,
         (InstallFrom::Lookup, None) => {
             return Err(Failure::error(
                 crate::exit::FAILURE,

@@ -55,9 +55,17 @@ fn root_at(dir: PathBuf, found_by: &'static str) -> Root {
     }
 }
 
+/// The install a bare `rails`, `rake` or `tootctl` belongs to:
 /// `MASTODON_ROOT` when set; else the nearest ancestor of `cwd` that is a
 /// Mastodon root; else `~mastodon/live` when it is one; else none.
-pub fn find_root(env: &Env, cwd: &Path) -> anyhow::Result<Option<Root>> {
+///
+/// The fallback to `~mastodon/live` is for commands only Mastodon has:
+/// `tootctl` always, `rails` only outside any project (`rails db:migrate`
+/// typed in `/root`), `rake` never — a `rake` or `rails` typed inside
+/// another project (a `Gemfile`, `gems.rb`, `Rakefile` or
+/// `config/application.rb` at or above the working directory) is that
+/// project's, and the next one on PATH runs, untouched.
+pub fn find_root(env: &Env, cwd: &Path, tool: Tool) -> anyhow::Result<Option<Root>> {
     if let Some(dir) = env.get("MASTODON_ROOT").filter(|d| !d.is_empty()) {
         let dir = Path::new(&dir);
         let dir = if dir.is_absolute() {
@@ -79,16 +87,35 @@ pub fn find_root(env: &Env, cwd: &Path) -> anyhow::Result<Option<Root>> {
         }
         return Ok(Some(root_at(dir, "MASTODON_ROOT")));
     }
-    if let Some(dir) = cwd.ancestors().find(|d| is_mastodon_root(d)) {
-        return Ok(Some(root_at(dir.to_path_buf(), "working directory")));
+    let mut in_project = false;
+    for dir in cwd.ancestors() {
+        if is_mastodon_root(dir) {
+            return Ok(Some(root_at(dir.to_path_buf(), "working directory")));
+        }
+        if is_project(dir) {
+            in_project = true;
+            break;
+        }
     }
-    if let Ok(Some(user)) = nix::unistd::User::from_name("mastodon") {
+    let fallback = match tool {
+        Tool::Tootctl => true,
+        Tool::Rails => !in_project,
+        Tool::Rake => false,
+    };
+    if fallback && let Ok(Some(user)) = nix::unistd::User::from_name("mastodon") {
         let live = user.dir.join("live");
         if is_mastodon_root(&live) {
             return Ok(Some(root_at(live, "~mastodon/live")));
         }
     }
     Ok(None)
+}
+
+/// A Ruby project's root: what Bundler, Rake or Rails would take as one.
+fn is_project(dir: &Path) -> bool {
+    ["Gemfile", "Rakefile", "config/application.rb", "gems.rb"]
+        .iter()
+        .any(|name| fs::symlink_metadata(dir.join(name)).is_ok())
 }
 
 /// The install of a script named by its path (`ruby bin/rails`, `bundle

@@ -48,6 +48,8 @@ pub struct Args {
 pub struct Explanation {
     /// The command as given, for the `command` line.
     pub command: Vec<OsString>,
+    /// The working directory explain ran in.
+    pub cwd: PathBuf,
     pub launch: Launch,
     /// How the spelling reaches the shim: what a `bin/` path's `#!` line
     /// runs, and the first program of that name on PATH.
@@ -118,6 +120,7 @@ impl Explanation {
             .map(pgbouncer::route);
         Ok(Explanation {
             command,
+            cwd,
             launch,
             reach,
             route,
@@ -153,6 +156,14 @@ impl Explanation {
             return format!("{key}={}", redact::value(key, value));
         }
         redact::scrub(&text)
+    }
+
+    /// Where the tool's own arguments start among the shim's.
+    fn tool_args_from(&self) -> usize {
+        match (&self.launch.spelling, &self.launch.inv) {
+            (Spelling::Carries(c), Some(_)) => c.args_from,
+            _ => 0,
+        }
     }
 
     /// The arguments the guards see: the tool's own, or all of them.
@@ -200,11 +211,12 @@ impl Explanation {
         }
     }
 
+    /// Where the program would run: a guard's new directory, or the tool's.
     fn cwd(&self) -> PathBuf {
         let plan_cwd = self.launch.plan.as_ref().ok().and_then(|p| p.cwd.clone());
         plan_cwd
             .or_else(|| self.inv().map(|inv| inv.cwd.clone()))
-            .unwrap_or_default()
+            .unwrap_or_else(|| self.cwd.clone())
     }
 
     pub fn to_json(&self) -> Value {
@@ -298,7 +310,16 @@ impl Explanation {
                         plan.program.display(),
                         ruby.display()
                     ),
-                    None => plan.program.display().to_string(),
+                    // `bundle exec rails`, `ruby bin/rails`: the program,
+                    // then its own arguments up to the tool's.
+                    None => std::iter::once(plan.program.display().to_string())
+                        .chain(
+                            plan.args[..self.tool_args_from().min(plan.args.len())]
+                                .iter()
+                                .map(|a| crate::cli::quote_str(&self.shown_arg(a))),
+                        )
+                        .collect::<Vec<_>>()
+                        .join(" "),
                 },
                 Err(_) => "(none: see the `program` check)".to_owned(),
             },

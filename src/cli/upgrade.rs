@@ -142,7 +142,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let mut env: Env = std::env::vars_os().collect();
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
-    let Some(root) = resolve::find_root(&env, &cwd)? else {
+    // The install here is the one `tootctl` would run: the widest search.
+    let Some(root) = resolve::find_root(&env, &cwd, Tool::Tootctl)? else {
         return Err(Failure::error(
             FAILURE,
             format!(

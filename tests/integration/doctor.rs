@@ -596,3 +596,111 @@ fn doctor_finds_a_skip_setting_in_a_file_whatever_the_install_path_says() {
     let (_, checks) = s.doctor_json(s.tootguard().env("MASTODON_ROOT", &odd));
     assert_level(&checks, "config", "warn");
 }
+
+#[test]
+fn doctor_reads_the_crontab_and_names_mastodon_jobs_that_do_not_reach_tootguard() {
+    let s = Setup::good();
+    let crontab = s.w.base().join("crontab");
+    fs::write(
+        &crontab,
+        format!(
+            "MAILTO=admin@example.test\n\
+             # media cleanup, as the docs suggest\n\
+             0 4 * * * RAILS_ENV=production {root}/bin/tootctl media remove\n\
+             @daily cd {root} && bundle exec rake mastodon:daily\n\
+             5 * * * * /usr/local/bin/backup\n",
+            root = s.w.root.display()
+        ),
+    )
+    .unwrap();
+    let (code, checks) = s.doctor_json(s.tootguard());
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        check(&checks, "cron"),
+        &serde_json::json!({
+            "id": "cron",
+            "level": "warn",
+            "message": "crontab jobs run with PATH=/usr/bin:/bin, which does not reach tootguard \
+                        for line 3 (`ruby`), line 4 (`bundle`)",
+            "fix": format!(
+                "Put `PATH={}:/usr/bin:/bin` above the jobs in the crontab (`crontab -e`).",
+                s.w.shims.display()
+            ),
+        })
+    );
+
+    // With that line, both jobs reach the shims.
+    let text = fs::read_to_string(&crontab).unwrap();
+    fs::write(
+        &crontab,
+        format!("PATH={}:/usr/bin:/bin\n{text}", s.w.shims.display()),
+    )
+    .unwrap();
+    let (_, checks) = s.doctor_json(s.tootguard());
+    assert_level(&checks, "cron", "ok");
+    assert_eq!(
+        message(&checks, "cron"),
+        format!(
+            "the crontab's 2 Mastodon job(s) reach tootguard (PATH={}:/usr/bin:/bin)",
+            s.w.shims.display()
+        )
+    );
+
+    fs::remove_file(&crontab).unwrap();
+    let (_, checks) = s.doctor_json(s.tootguard());
+    assert_eq!(message(&checks, "cron"), "no crontab for this user");
+}
+
+/// An admin in the sudo group is told that `sudo tootctl` bypasses a
+/// per-user install, with the command that fixes it.
+#[test]
+fn doctor_tells_a_sudoer_that_sudo_runs_are_not_guarded_without_a_system_install() {
+    if !crate::harness::is_root() {
+        eprintln!("skipped: needs root to create a user in the sudo group");
+        return;
+    }
+    let s = Setup::good();
+    let user = crate::harness::TestUser::create(&s.w.base().join("admin"));
+    let add = std::process::Command::new("gpasswd")
+        .args(["-a", &user.name, "sudo"])
+        .output()
+        .unwrap();
+    assert!(add.status.success(), "{add:?}");
+    for dir in [s.w.base(), s.w.shims.clone()] {
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let out = user
+        .command(
+            &[("PATH", std::ffi::OsStr::new(&s.path()))],
+            crate::harness::tootguard(),
+        )
+        .args(["doctor", "--json"])
+        .dir(&s.w.root)
+        .run();
+    let checks: Value = serde_json::from_str(&out.stdout).unwrap();
+    let sudo = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "sudo")
+        .unwrap();
+    // /usr/local/bin has no tootguard on this machine (the system install
+    // is proven in spellings.rs, in a mount namespace of its own).
+    assert_eq!(sudo["level"], "warn", "{sudo:#}");
+    assert_eq!(
+        sudo["message"],
+        "`sudo tootctl …` and `sudo -u mastodon tootctl …` are not guarded: sudo resets PATH \
+         to its secure_path (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin, \
+         Debian's default; /etc/sudoers is readable by root only), which finds no tootctl \
+         (`sudo: tootctl: command not found`)"
+    );
+    assert_eq!(
+        sudo["fix"],
+        format!(
+            "`sudo {} install --system` puts the shims in /usr/local/bin, which is in \
+             secure_path.",
+            crate::harness::tootguard().display()
+        )
+    );
+}

@@ -146,3 +146,151 @@ fn explain_refuses_an_unknown_command_with_a_usage_error() {
              tootguard shim is on its way when it runs.",
         );
 }
+
+/// A production World whose bin/ scripts start as Mastodon's do, with a
+/// Gemfile: what `bundle exec` and `bin/tootctl` need to be recognised.
+fn docs_layout() -> World {
+    let w = World::production();
+    for tool in ["rails", "rake", "tootctl"] {
+        crate::harness::write_executable(
+            &w.root.join("bin").join(tool),
+            "#!/usr/bin/env ruby\nputs :never_run\n",
+        );
+    }
+    std::fs::write(w.root.join("Gemfile"), "").unwrap();
+    w
+}
+
+/// The user check's line as this test runs: the World belongs to whoever
+/// runs the suite.
+fn user_line() -> &'static str {
+    if crate::harness::is_root() {
+        "  ok      user         running as root on an install that belongs to root (a container?)\n"
+    } else {
+        "  ok      user         running as the owner of the install\n"
+    }
+}
+
+#[test]
+fn explain_takes_bundle_exec_and_names_the_layer_that_guards_it() {
+    let w = docs_layout();
+    let out = w
+        .tootguard()
+        .args(["explain", "bundle", "exec", "rails", "db:version"])
+        .run();
+    out.expect_code(0);
+    let (root, shims) = (w.root.display(), w.shims.display());
+    assert_eq!(
+        out.stdout,
+        format!(
+            "command      bundle exec rails db:version\n\
+             reaches      yes: PATH finds tootguard's bundle ({shims}/bundle)\n\
+             layer        bundle: the bundle shim guards rails, which Bundler runs inside its own process\n\
+             tool         rails\n\
+             program      /usr/bin/bundle exec rails\n\
+             arguments    \"db:version\"\n\
+             root         {root} (production, found by Bundler's Gemfile)\n\
+             directory    {root}\n\
+             environment  RAILS_ENV=production\n\
+             checks\n\
+             \x20 ok      root         Mastodon production install at {root} (found by Bundler's Gemfile)\n\
+             {}\
+             \x20 notice  rails-env    RAILS_ENV was not set; running with RAILS_ENV=production (production install)\n\
+             would exec   yes\n",
+            user_line()
+        )
+    );
+}
+
+#[test]
+fn explain_takes_a_bin_path_and_says_how_it_reaches_the_ruby_shim() {
+    let w = docs_layout();
+    let json = w
+        .tootguard()
+        .args(["explain", "--json", "bin/tootctl", "accounts", "list"])
+        .run()
+        .json();
+    assert_eq!(json["shim"], "ruby");
+    assert_eq!(json["tool"], "tootctl");
+    assert_eq!(json["guarded"], "here");
+    assert_eq!(json["reached"], true);
+    assert_eq!(
+        json["first_on_path"],
+        w.shims.join("ruby").display().to_string()
+    );
+    assert_eq!(json["program"], "/usr/bin/ruby");
+    assert_eq!(json["args"], serde_json::json!(["accounts", "list"]));
+    assert_eq!(json["env"], serde_json::json!({"RAILS_ENV": "production"}));
+    assert_eq!(json["mastodon_root"], w.root.display().to_string());
+
+    // From anywhere, by its absolute path, as cron runs it.
+    let absolute = w.root.join("bin/tootctl");
+    let out = w
+        .tootguard()
+        .arg("explain")
+        .arg(&absolute)
+        .args(["media", "remove"])
+        .dir(w.base())
+        .run();
+    out.expect_code(0);
+    let lines: Vec<&str> = out.stdout.lines().take(6).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("command      {} media remove", absolute.display()).as_str(),
+            &format!(
+                "runs         {} starts with #!/usr/bin/env ruby: the kernel runs env, which \
+                 runs the first ruby on PATH with the script",
+                absolute.display()
+            ),
+            &format!(
+                "reaches      yes: PATH finds tootguard's ruby ({})",
+                w.shims.join("ruby").display()
+            ),
+            "layer        ruby: the ruby shim guards tootctl, the script it runs",
+            "tool         tootctl",
+            &format!("program      /usr/bin/ruby {}", absolute.display()),
+        ]
+    );
+}
+
+#[test]
+fn explain_says_what_passes_through_and_what_would_not_be_reached() {
+    let w = docs_layout();
+    let json = w
+        .tootguard()
+        .args(["explain", "--json", "ruby", "-e", "puts 1"])
+        .run()
+        .json();
+    assert_eq!(json["guarded"], "pass-through");
+    assert_eq!(
+        json["passes_through"],
+        "ruby -e runs the code given, no script"
+    );
+    assert_eq!(json["tool"], serde_json::Value::Null);
+    assert_eq!(json["checks"], serde_json::json!([]));
+    assert_eq!(json["would_exec"], true);
+
+    // Another project's Bundler: not Mastodon's, untouched.
+    let other = w.base().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("Gemfile"), "").unwrap();
+    let json = w
+        .tootguard()
+        .args(["explain", "--json", "bundle", "exec", "rails", "db:migrate"])
+        .dir(&other)
+        .run()
+        .json();
+    assert_eq!(json["guarded"], "pass-through");
+    assert_eq!(json["passes_through"], "not in a Mastodon install");
+
+    // No tootguard bundle on PATH: explained, but not reached.
+    let json = w
+        .tootguard()
+        .args(["explain", "--json", "bundle", "exec", "rails", "db:version"])
+        .env("PATH", "/usr/bin:/bin")
+        .run()
+        .json();
+    assert_eq!(json["reached"], false);
+    assert_eq!(json["first_on_path"], "/usr/bin/bundle");
+}

@@ -305,3 +305,98 @@ impl Outcome {
 pub fn os(s: &str) -> OsString {
     OsString::from(s)
 }
+
+/// A real, unprivileged user made for one test (tests that run commands as
+/// an install's owner, through sudo, runuser or a login shell), removed
+/// again when dropped. Creating users needs root, as CI has.
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
+impl TestUser {
+    /// A user whose home is `home` (created, and given to the user).
+    pub fn create(home: &Path) -> TestUser {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "tg{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        fs::create_dir_all(home).unwrap();
+        passwd_tool(
+            Command::new("useradd")
+                .arg("--home-dir")
+                .arg(home)
+                .args(["--no-create-home", "--shell", "/bin/bash", "--user-group"])
+                .arg(&name),
+        );
+        let user = nix::unistd::User::from_name(&name)
+            .unwrap()
+            .unwrap_or_else(|| panic!("useradd made no {name}"));
+        let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+        std::os::unix::fs::chown(home, Some(uid), Some(gid)).unwrap();
+        TestUser {
+            name,
+            uid,
+            gid,
+            home: home.to_path_buf(),
+        }
+    }
+
+    /// `program` run as this user (`runuser -u NAME --`, which sets the
+    /// user's groups too) with nothing in its environment but `env`; the
+    /// returned command's arguments go to `program`.
+    pub fn command(&self, env: &[(&str, &OsStr)], program: impl AsRef<OsStr>) -> Cmd {
+        let mut command = Command::new("runuser");
+        command.args(["-u", &self.name, "--", "/usr/bin/env", "-i"]);
+        for (name, value) in env {
+            let mut pair = OsString::from(name);
+            pair.push("=");
+            pair.push(value);
+            command.arg(pair);
+        }
+        command.arg(program).stdin(Stdio::null());
+        Cmd { command }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        passwd_tool(Command::new("userdel").arg(&self.name));
+    }
+}
+
+/// Runs useradd/userdel, retrying while another test holds the lock on
+/// `/etc/passwd`.
+fn passwd_tool(cmd: &mut Command) {
+    for _ in 0..100 {
+        let out = cmd.output().expect("useradd/userdel (package passwd)");
+        if out.status.success() {
+            return;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !err.contains("lock") {
+            panic!("{:?} failed: {err}", cmd);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{cmd:?}: /etc/passwd stayed locked");
+}
+
+/// Gives `path` and everything below it to `uid:gid`.
+pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+    if path.is_dir() && !path.is_symlink() {
+        for entry in fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid, gid);
+        }
+    }
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}

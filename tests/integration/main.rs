@@ -13,5 +13,6 @@ mod memory;
 mod pgbouncer;
 mod secrets;
 mod shim;
+mod spellings;
 mod upgrade;
 mod user;

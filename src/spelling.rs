@@ -83,7 +83,7 @@ pub fn read(shim: Shim, args: &[OsString]) -> Spelling {
             paths: Vec::new(),
         }),
         Shim::Ruby => ruby(args, 0),
-        Shim::Bundle => bundle(args),
+        Shim::Bundle => bundle(args, 0),
     }
 }
 
@@ -155,6 +155,11 @@ fn ruby(args: &[OsString], start: usize) -> Spelling {
     let Some(script) = args.get(i) else {
         return Spelling::PassThrough("no script: ruby reads it from standard input");
     };
+    // `bin/bundle exec rails …` (Mastodon kept a bin/bundle until 4.5):
+    // Bundler itself, run by this ruby.
+    if Path::new(script).file_name() == Some(OsStr::new("bundle")) {
+        return bundle(args, i + 1);
+    }
     let Some(tool) = script_tool(script) else {
         return Spelling::PassThrough("the script is not one of Mastodon's bin/ scripts");
     };
@@ -192,15 +197,16 @@ fn ruby_long_option(name: &[u8]) -> Result<bool, &'static str> {
     }
 }
 
-/// `bundle [--no-color|--verbose|--retry N] exec [--gemfile G] command …`.
+/// `bundle [--no-color|--verbose|--retry N] exec [--gemfile G] command …`,
+/// from `args[start..]`.
 ///
 /// Bundler's class options come before the command; `exec` and its
 /// aliases `e`, `ex`, `exe` (`Bundler::CLI::COMMAND_ALIASES`) take
 /// `--keep-file-descriptors` and `--gemfile` before the command, and stop
 /// at the first other argument.
-fn bundle(args: &[OsString]) -> Spelling {
+fn bundle(args: &[OsString], start: usize) -> Spelling {
     let arg = |i: usize| args.get(i).map(|a| a.as_encoded_bytes());
-    let mut i = 0;
+    let mut i = start;
     loop {
         match arg(i) {
             Some(b"--no-color" | b"--verbose" | b"-V") => i += 1,
@@ -478,6 +484,15 @@ mod tests {
         );
         let c = carried(Shim::Bundle, &["exec", "/x/live/bin/tootctl"]);
         assert_eq!(c.install, script(1));
+    }
+
+    #[test]
+    fn bin_bundle_run_by_ruby_is_bundler() {
+        let c = carried(Shim::Ruby, &["bin/bundle", "exec", "rails", "db:migrate"]);
+        assert_eq!(c.tool, Tool::Rails);
+        assert_eq!(c.args_from, 3);
+        assert_eq!(c.install, InstallFrom::Bundle { gemfile: None });
+        passes(Shim::Ruby, &["bin/bundle", "install"]);
     }
 
     #[test]

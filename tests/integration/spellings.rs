@@ -92,6 +92,11 @@ impl Install {
         for tool in ["rails", "rake", "tootctl"] {
             write_executable(&root.join("bin").join(tool), &recorder);
         }
+        // Upstream kept a Bundler binstub in bin/ until 4.5.
+        write_executable(
+            &root.join("bin/bundle"),
+            "#!/usr/bin/env ruby\nload Gem.bin_path('bundler', 'bundle')\n",
+        );
         fs::create_dir_all(root.join("config")).unwrap();
         fs::write(root.join("config/application.rb"), "# the test's\n").unwrap();
         // Bundler, as a deployment install configures it; an empty bundle.
@@ -298,6 +303,7 @@ fn cases(i: &Install) -> Vec<Case> {
             &["accounts", "list"],
         ),
         case("ruby bin/rails db:migrate", bin("rails"), migrate),
+        case("bin/bundle exec rails db:migrate", gem("rails"), migrate),
         // As cron runs it: an absolute path, from the home directory.
         Case {
             dir: i.user.home.clone(),

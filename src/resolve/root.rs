@@ -1,0 +1,161 @@
+//! The Mastodon install a command belongs to, found the way its spelling
+//! implies: for a bare `rails`, `rake` or `tootctl` from `MASTODON_ROOT`,
+//! the working directory or `~mastodon/live`; for a script path from the
+//! script; for `bundle exec` from Bundler's Gemfile.
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::exit::Failure;
+use crate::invocation::Tool;
+use crate::settings::Env;
+
+#[derive(Debug, Clone)]
+pub struct Root {
+    pub dir: PathBuf,
+    /// `.env.production` exists: RAILS_ENV must be `production`.
+    pub production: bool,
+    /// How it was found, for explain and doctor.
+    pub found_by: &'static str,
+}
+
+/// True when `dir` holds `bin/tootctl` and `config/application.rb`.
+pub fn is_mastodon_root(dir: &Path) -> bool {
+    dir.join("bin/tootctl").exists() && dir.join("config/application.rb").is_file()
+}
+
+impl Root {
+    /// "production" or "development", as messages name the install.
+    pub fn kind(&self) -> &'static str {
+        if self.production {
+            "production"
+        } else {
+            "development"
+        }
+    }
+}
+
+fn root_at(dir: PathBuf, found_by: &'static str) -> Root {
+    let production = dir.join(".env.production").exists();
+    Root {
+        dir,
+        production,
+        found_by,
+    }
+}
+
+/// The install a bare `rails`, `rake` or `tootctl` belongs to:
+/// `MASTODON_ROOT` when set; else the nearest ancestor of `cwd` that is a
+/// Mastodon root; else `~mastodon/live` when it is one; else none.
+///
+/// The fallback to `~mastodon/live` is for commands only Mastodon has:
+/// `tootctl` always, `rails` only outside any project (`rails db:migrate`
+/// typed in `/root`), `rake` never — a `rake` or `rails` typed inside
+/// another project (a `Gemfile`, `gems.rb`, `Rakefile` or
+/// `config/application.rb` at or above the working directory) is that
+/// project's, and the next one on PATH runs, untouched.
+pub fn find_root(env: &Env, cwd: &Path, tool: Tool) -> anyhow::Result<Option<Root>> {
+    if let Some(dir) = env.get("MASTODON_ROOT").filter(|d| !d.is_empty()) {
+        let dir = Path::new(&dir);
+        let dir = if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            cwd.join(dir)
+        };
+        if !is_mastodon_root(&dir) {
+            return Err(Failure::error(
+                crate::exit::FAILURE,
+                format!(
+                    "MASTODON_ROOT is {}, which is not a Mastodon install (it has no bin/tootctl \
+                     and config/application.rb). Set MASTODON_ROOT to the directory you run \
+                     Mastodon from (usually /home/mastodon/live), or unset it to let tootguard \
+                     find the install from the working directory.",
+                    dir.display()
+                ),
+            ));
+        }
+        return Ok(Some(root_at(dir, "MASTODON_ROOT")));
+    }
+    let mut in_project = false;
+    for dir in cwd.ancestors() {
+        if is_mastodon_root(dir) {
+            return Ok(Some(root_at(dir.to_path_buf(), "working directory")));
+        }
+        if is_project(dir) {
+            in_project = true;
+            break;
+        }
+    }
+    let fallback = match tool {
+        Tool::Tootctl => true,
+        Tool::Rails => !in_project,
+        Tool::Rake => false,
+    };
+    if fallback && let Ok(Some(user)) = nix::unistd::User::from_name("mastodon") {
+        let live = user.dir.join("live");
+        if is_mastodon_root(&live) {
+            return Ok(Some(root_at(live, "~mastodon/live")));
+        }
+    }
+    Ok(None)
+}
+
+/// A Ruby project's root: what Bundler, Rake or Rails would take as one.
+fn is_project(dir: &Path) -> bool {
+    ["Gemfile", "Rakefile", "config/application.rb", "gems.rb"]
+        .iter()
+        .any(|name| fs::symlink_metadata(dir.join(name)).is_ok())
+}
+
+/// The install of a script named by its path (`ruby bin/rails`, `bundle
+/// exec bin/rails`, `/home/mastodon/live/bin/tootctl` in a crontab): the
+/// directory above the `bin/` that holds it, after symlinks (a
+/// `/usr/local/bin/tootctl` may link to an install's), when that is a
+/// Mastodon install.
+pub fn root_of_script(tool: Tool, script: &Path, cwd: &Path) -> Option<Root> {
+    let real = fs::canonicalize(cwd.join(script)).ok()?;
+    if real.file_name() != Some(OsStr::new(tool.name())) {
+        return None;
+    }
+    let bin = real.parent()?;
+    let dir = bin.parent()?;
+    (bin.file_name() == Some(OsStr::new("bin")) && is_mastodon_root(dir))
+        .then(|| root_at(dir.to_path_buf(), "the script's path"))
+}
+
+/// The install `bundle exec` runs in: Bundler's project, which is the
+/// directory of `--gemfile`'s file, else of `BUNDLE_GEMFILE`'s, else of the
+/// nearest `gems.rb` or `Gemfile` at or above `cwd`
+/// (`Bundler::SharedHelpers#find_gemfile`), when that is a Mastodon install.
+pub fn root_of_bundle(gemfile: Option<&OsStr>, env: &Env, cwd: &Path) -> Option<Root> {
+    let given = gemfile
+        .map(OsStr::to_os_string)
+        .or_else(|| env.get("BUNDLE_GEMFILE"))
+        .filter(|g| !g.is_empty());
+    let gemfile = match given {
+        Some(gemfile) => cwd.join(gemfile),
+        None => cwd.ancestors().find_map(|dir| {
+            ["gems.rb", "Gemfile"]
+                .into_iter()
+                .map(|name| dir.join(name))
+                .find(|file| file.is_file())
+        })?,
+    };
+    let dir = gemfile.parent()?;
+    is_mastodon_root(dir).then(|| root_at(dir.to_path_buf(), "Bundler's Gemfile"))
+}
+
+/// The install an outer shim of this process guarded the command for.
+pub fn root_of_outer_layer(dir: &Path) -> Option<Root> {
+    is_mastodon_root(dir).then(|| root_at(dir.to_path_buf(), "the outer shim"))
+}
+
+/// `MASTODON_ROOT` as an absolute path, when it was given as a relative one.
+/// It names a directory relative to where tootguard started; a child that
+/// runs elsewhere (rails and rake run in the root) must find the same install.
+pub fn absolute_root_var(env: &Env, root: &Root) -> Option<OsString> {
+    let given = env.get("MASTODON_ROOT")?;
+    (!given.is_empty() && Path::new(&given).is_relative())
+        .then(|| root.dir.clone().into_os_string())
+}

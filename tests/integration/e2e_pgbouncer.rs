@@ -102,13 +102,11 @@ fn a_closed_direct_port_blocks_before_any_migration_runs() {
     let servers = Servers::shared();
     let db = servers.fresh_database("tg_blk");
     let app = RailsApp::behind_bouncer(servers, &db);
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = crate::harness::ClosedPort::new();
     app.write_env_production(&format!(
-        "{}TOOTGUARD_DIRECT_DB_PORT={closed}\n",
-        app.default_env_production()
+        "{}TOOTGUARD_DIRECT_DB_PORT={}\n",
+        app.default_env_production(),
+        closed.port
     ));
     let out = through_tootguard(&app, &["db:migrate"], &[]);
     assert_eq!(out.status.code(), Some(3), "{}", combined(&out));

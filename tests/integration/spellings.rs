@@ -25,7 +25,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::harness::{
-    Outcome, SHIMS, TestUser, chown_tree, is_root, shim_binary, write_executable,
+    ClosedPort, Outcome, SHIMS, TestUser, chown_tree, is_root, shim_binary, write_executable,
 };
 
 /// Stands in for Mastodon's bin/ scripts and the gems' rails and rake.
@@ -55,7 +55,8 @@ pub struct Install {
     /// Where "PostgreSQL" listens: the port a migration must get.
     _direct: TcpListener,
     pub direct_port: u16,
-    /// The "PgBouncer" of `.env.production`.
+    /// The "PgBouncer" of `.env.production`: nothing answers there.
+    _pooled: ClosedPort,
     pub pooled_port: u16,
 }
 
@@ -121,11 +122,8 @@ impl Install {
         }
         let direct = TcpListener::bind("127.0.0.1:0").unwrap();
         let direct_port = direct.local_addr().unwrap().port();
-        let pooled_port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let pooled = ClosedPort::new();
+        let pooled_port = pooled.port;
         fs::write(
             root.join(".env.production"),
             format!(
@@ -151,6 +149,7 @@ impl Install {
             gem_bin,
             _direct: direct,
             direct_port,
+            _pooled: pooled,
             pooled_port,
         }
     }

@@ -60,9 +60,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_ROUNDS);
+    // Not under /tmp: tootguard trusts no install below a directory anyone
+    // can write.
     let work = tempfile::Builder::new()
         .prefix("tootguard-bench-")
-        .tempdir()
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("temporary directory");
     let shims = work.path().join("shims");
     std::fs::create_dir(&shims).expect("shim directory");

@@ -35,6 +35,12 @@ pub fn allow_root(env: &Env) -> bool {
     flag(env, "TOOTGUARD_ALLOW_ROOT")
 }
 
+/// `TOOTGUARD_DEFAULT_ROOT`: the install used when none is found from the
+/// working directory, instead of `~mastodon/live`; empty for none.
+pub fn default_root(env: &Env) -> Option<OsString> {
+    env.get("TOOTGUARD_DEFAULT_ROOT")
+}
+
 /// `TOOTGUARD_MEMINFO`: where to read meminfo (tests); `/proc/meminfo` otherwise.
 pub fn meminfo_path(env: &Env) -> OsString {
     env.get("TOOTGUARD_MEMINFO")

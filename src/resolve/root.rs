@@ -47,9 +47,10 @@ fn root_at(dir: PathBuf, found_by: &'static str) -> Root {
 
 /// The install a bare `rails`, `rake` or `tootctl` belongs to:
 /// `MASTODON_ROOT` when set; else the nearest ancestor of `cwd` that is a
-/// Mastodon root; else `~mastodon/live` when it is one; else none.
+/// Mastodon root; else the default install (`~mastodon/live`, or
+/// `TOOTGUARD_DEFAULT_ROOT`) when it is one; else none.
 ///
-/// The fallback to `~mastodon/live` is for commands only Mastodon has:
+/// The fallback to the default install is for commands only Mastodon has:
 /// `tootctl` always, `rails` only outside any project (`rails db:migrate`
 /// typed in `/root`), `rake` never — a `rake` or `rails` typed inside
 /// another project (a `Gemfile`, `gems.rb`, `Rakefile` or
@@ -92,13 +93,24 @@ pub fn find_root(env: &Env, cwd: &Path, tool: Tool) -> anyhow::Result<Option<Roo
         Tool::Rails => !in_project,
         Tool::Rake => false,
     };
-    if fallback && let Ok(Some(user)) = nix::unistd::User::from_name("mastodon") {
-        let live = user.dir.join("live");
-        if is_mastodon_root(&live) {
-            return Ok(Some(root_at(live, "~mastodon/live")));
-        }
+    if !fallback {
+        return Ok(None);
     }
-    Ok(None)
+    Ok(default_root(env)
+        .and_then(|(dir, found_by)| is_mastodon_root(&dir).then(|| root_at(dir, found_by))))
+}
+
+/// The install tootguard falls back to: `TOOTGUARD_DEFAULT_ROOT` when set
+/// (empty: none), else `~mastodon/live`, where Mastodon's docs put it.
+fn default_root(env: &Env) -> Option<(PathBuf, &'static str)> {
+    match crate::settings::default_root(env) {
+        Some(dir) if dir.is_empty() => None,
+        Some(dir) => Some((PathBuf::from(dir), "TOOTGUARD_DEFAULT_ROOT")),
+        None => nix::unistd::User::from_name("mastodon")
+            .ok()
+            .flatten()
+            .map(|user| (user.dir.join("live"), "~mastodon/live")),
+    }
 }
 
 /// A Ruby project's root: what Bundler, Rake or Rails would take as one.

@@ -153,7 +153,7 @@ fn upgrade_runs_pre_and_post_deployment_migrations_directly_around_the_restart()
         &format!("db/post_migrate/{POST_VERSION}_drop_things_1.rb"),
         &post_migration(),
     );
-    let fake = tempfile::tempdir().unwrap();
+    let fake = tempfile::tempdir_in(crate::harness::test_base()).unwrap();
     let log = fake.path().join("systemctl.log");
     write_executable(
         &fake.path().join("systemctl"),

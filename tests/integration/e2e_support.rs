@@ -2,8 +2,9 @@
 //! PgBouncer in transaction pooling mode in front of it, a minimal hand-written
 //! Rails 6.1 application shaped like a Mastodon root, and pgbench load.
 //!
-//! * [`ensure_packages`] installs the Debian packages when they are missing
-//!   (root + apt-get), once per process.
+//! * [`ensure_packages`] checks, once per process, that the Debian packages
+//!   are there (`scripts/install-test-deps` installs them), and fails with
+//!   that command when they are not: tests install nothing.
 //! * [`Servers::shared`] starts PostgreSQL and PgBouncer once per test process.
 //!   They are children of a dedicated, never-ending "keeper" thread and carry
 //!   `PR_SET_PDEATHSIG`, so they die with the test process however it ends
@@ -37,9 +38,6 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::{Gid, Pid, Uid, User, chown, geteuid, getppid};
 use tempfile::TempDir;
 
-/// Debian packages the end-to-end tests need (the same list CI installs).
-pub const PACKAGE_LIST: &str = include_str!("ci-e2e-packages.txt");
-
 /// Bound for starting one server (initdb excluded).
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound for one psql invocation.
@@ -63,34 +61,25 @@ pub const POOL_SIZE: u32 = 20;
 // Packages
 // ---------------------------------------------------------------------------
 
-/// The package names from `ci-e2e-packages.txt`.
-pub fn packages() -> Vec<&'static str> {
-    PACKAGE_LIST
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect()
-}
-
-/// The command that installs everything the e2e tests need.
-pub fn install_command() -> String {
-    format!(
-        "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}",
-        packages().join(" ")
-    )
-}
-
-/// Installs the Debian packages when any tool is missing (root + apt-get);
-/// panics with the apt-get command otherwise. Runs at most once per process.
+/// Fails, naming what is missing and the command that installs it, when
+/// the tools the end-to-end tests run are not all there. Checked at most
+/// once per process.
 pub fn ensure_packages() {
-    if let Err(e) = packages_ready() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let missing = missing_tools();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "end-to-end tests need {}; install them (as root): scripts/install-test-deps",
+                missing.join(", ")
+            ))
+        }
+    });
+    if let Err(e) = ready {
         panic!("{e}");
     }
-}
-
-fn packages_ready() -> Result<(), String> {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    READY.get_or_init(install_missing_packages).clone()
 }
 
 fn missing_tools() -> Vec<String> {
@@ -123,56 +112,6 @@ fn missing_tools() -> Vec<String> {
     missing
 }
 
-fn install_missing_packages() -> Result<(), String> {
-    let missing = missing_tools();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let how = install_command();
-    if !geteuid().is_root() || which::which("apt-get").is_err() {
-        return Err(format!(
-            "end-to-end tests need {}; install them as root with:\n  {how}",
-            missing.join(", ")
-        ));
-    }
-    eprintln!(
-        "e2e: missing {}; installing {}",
-        missing.join(", "),
-        packages().join(" ")
-    );
-    let apt = |args: &[&str], timeout: Duration| -> Result<(), String> {
-        let mut cmd = Command::new("apt-get");
-        cmd.args(["-o", "DPkg::Lock::Timeout=300"])
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        let out = try_run(&mut cmd, timeout)?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "apt-get {} failed ({}):\n{}",
-                args.join(" "),
-                out.status,
-                tail(&combined(&out), 40)
-            ))
-        }
-    };
-    // Installing is the one slow step (only on a fresh machine).
-    apt(&["update"], Duration::from_secs(600))?;
-    let mut install = vec!["install", "-y", "--no-install-recommends"];
-    install.extend(packages());
-    apt(&install, Duration::from_secs(1200))?;
-    let still = missing_tools();
-    if still.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "still missing after installing packages: {}",
-            still.join(", ")
-        ))
-    }
-}
-
 /// A PostgreSQL program: the newest `/usr/lib/postgresql/<version>/bin/<name>`,
 /// else `<name>` on PATH.
 pub fn pg_bin(name: &str) -> Option<PathBuf> {
@@ -194,7 +133,9 @@ pub fn pg_bin(name: &str) -> Option<PathBuf> {
 }
 
 fn require_pg_bin(name: &str) -> PathBuf {
-    pg_bin(name).unwrap_or_else(|| panic!("PostgreSQL's {name} not found; {}", install_command()))
+    pg_bin(name).unwrap_or_else(|| {
+        panic!("PostgreSQL's {name} not found; install it (as root): scripts/install-test-deps")
+    })
 }
 
 /// The pgbouncer executable (Debian installs it in /usr/sbin).
@@ -353,7 +294,8 @@ pub fn scrub_env(cmd: &mut Command) -> &mut Command {
             cmd.env_remove(&name);
         }
     }
-    cmd
+    // Not the machine's own ~mastodon/live, should it have one.
+    cmd.env("TOOTGUARD_DEFAULT_ROOT", "")
 }
 
 // ---------------------------------------------------------------------------
@@ -466,11 +408,11 @@ fn server_account() -> Result<Option<(Uid, Gid)>, String> {
     }
     match User::from_name("postgres") {
         Ok(Some(u)) => Ok(Some((u.uid, u.gid))),
-        _ => Err(format!(
+        _ => Err(
             "running as root, but there is no `postgres` user to run the servers as \
-             (the postgresql package creates it): {}",
-            install_command()
-        )),
+                  (the postgresql package creates it): scripts/install-test-deps"
+                .to_owned(),
+        ),
     }
 }
 
@@ -488,13 +430,13 @@ fn server_command(program: &Path, account: Option<(Uid, Gid)>, cwd: &Path) -> Co
 }
 
 impl Servers {
-    /// Starts PostgreSQL and PgBouncer on first use (installing packages if
-    /// needed) and returns the same instance afterwards. Panics with the
-    /// server log tail when start-up fails.
+    /// Starts PostgreSQL and PgBouncer on first use and returns the same
+    /// instance afterwards. Panics with the server log tail when start-up
+    /// fails, or with the install command when packages are missing.
     pub fn shared() -> &'static Servers {
+        ensure_packages();
         static SERVERS: OnceLock<Result<Servers, String>> = OnceLock::new();
         let started = SERVERS.get_or_init(|| {
-            packages_ready()?;
             let t = Instant::now();
             let servers = Servers::start()?;
             eprintln!(
@@ -815,9 +757,8 @@ fn wait_until_ready(
     }
 }
 
-/// The process-wide scratch directory (`/tmp/tge…`, short on purpose: see
-/// [`RailsApp::new`]) holding the servers' data, the Rails apps and the load
-/// scripts. A detached `sh` watchdog removes it once the test process is
+/// The process-wide scratch directory (under [`crate::harness::test_base`])
+/// holding the servers' data, the Rails apps and the load scripts. A detached `sh` watchdog removes it once the test process is
 /// gone, however it ended, after making sure no process started from it
 /// (servers, pgbench) survives.
 pub fn scratch_root() -> &'static Path {
@@ -825,7 +766,7 @@ pub fn scratch_root() -> &'static Path {
     ROOT.get_or_init(|| {
         let root = tempfile::Builder::new()
             .prefix("tge")
-            .tempdir()
+            .tempdir_in(crate::harness::test_base())
             .expect("cannot create the e2e scratch directory")
             .keep();
         // The servers run as `postgres` below it.
@@ -1045,6 +986,10 @@ default: &default
   pool: <%= ENV['DB_POOL'] || ENV['MAX_THREADS'] || 5 %>
   timeout: 5000
   connect_timeout: 15
+  # Short and fixed: PostgreSQL cuts application names at 63 bytes, and
+  # PgBouncer's ` - 127.0.0.1:<port>` mark (application_name_add_host) must
+  # survive whatever path the app lives at.
+  application_name: tootguard-e2e
   encoding: unicode
   sslmode: <%= ENV['DB_SSLMODE'] || 'prefer' %>
 
@@ -1120,9 +1065,6 @@ impl RailsApp {
     /// `DB_NAME=<db_name>`, `DB_USER=postgres`, `PREPARED_STATEMENTS=false`).
     pub fn new(db_name: &str, bouncer_port: u16) -> RailsApp {
         ensure_packages();
-        // Short path (/tmp/tgeXXXXXX/appXXXXXX): ruby-pg's fallback
-        // application_name is $0, and PostgreSQL truncates application names
-        // to 63 bytes — PgBouncer's ` - 127.0.0.1:<port>` suffix must survive.
         let dir = scratch_dir("app");
         let app = RailsApp {
             dir,

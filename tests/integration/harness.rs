@@ -53,6 +53,41 @@ pub fn write_executable(path: &Path, body: &str) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// Where every test builds its world. tootguard trusts an install only when
+/// no one but root and its owner can write it or any directory above it
+/// (the rule of sudo and OpenSSH's StrictModes), so no test install may lie
+/// below a directory anyone can write, such as `/tmp`. As root: a directory
+/// of its own in `/run` (other users — the tests' own — can enter it);
+/// otherwise cargo's scratch directory in the target directory.
+pub fn test_base() -> &'static Path {
+    static BASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        let base = if is_root() {
+            PathBuf::from("/run/tootguard-tests")
+        } else {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tootguard-tests")
+        };
+        fs::create_dir_all(&base).unwrap_or_else(|e| panic!("{}: {e}", base.display()));
+        fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
+        let base = base.canonicalize().unwrap();
+        let me = nix::unistd::Uid::effective().as_raw();
+        for dir in base.ancestors() {
+            use std::os::unix::fs::MetadataExt;
+            let meta = fs::metadata(dir).unwrap();
+            assert!(
+                (meta.uid() == 0 || meta.uid() == me) && meta.mode() & 0o022 == 0,
+                "the tests need a directory no other user can write, all the way up, and {} \
+                 (mode {:o}, uid {}) is not one: build the project somewhere else (not under \
+                 /tmp), or run the suite as root",
+                dir.display(),
+                meta.mode() & 0o7777,
+                meta.uid()
+            );
+        }
+        base
+    })
+}
+
 /// A scratch world: a Mastodon root, a shim directory, a record directory.
 pub struct World {
     pub tmp: TempDir,
@@ -85,7 +120,7 @@ impl World {
     pub fn bare() -> World {
         let tmp = tempfile::Builder::new()
             .prefix("tootguard-test")
-            .tempdir()
+            .tempdir_in(test_base())
             .unwrap();
         let base = tmp.path().canonicalize().unwrap();
         let world = World {
@@ -128,6 +163,9 @@ impl World {
             .env("HOME", self.base())
             .env("TG_RECORD", &self.record)
             .env("NO_COLOR", "1")
+            // The machine's own ~mastodon/live (a real server) is none of
+            // the test's business: no default install unless a test sets one.
+            .env("TOOTGUARD_DEFAULT_ROOT", "")
             .current_dir(if self.root.exists() {
                 self.root.clone()
             } else {
@@ -140,6 +178,36 @@ impl World {
     /// `tootguard ARGS` with the same clean environment.
     pub fn tootguard(&self) -> Cmd {
         self.cmd(tootguard())
+    }
+
+    /// Gives the install to `user` and opens the directories around it, so
+    /// that [`World::cmd_as`] can run things as them.
+    pub fn give_to(&self, user: &TestUser) {
+        for dir in [self.base(), self.shims.clone()] {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::set_permissions(&self.record, fs::Permissions::from_mode(0o777)).unwrap();
+        chown_tree(&self.root, user.uid, user.gid);
+    }
+
+    /// [`World::cmd`], run as `user` (see [`World::give_to`]).
+    pub fn cmd_as(&self, user: &TestUser, program: impl AsRef<OsStr>) -> Cmd {
+        let path = format!("{}:/usr/bin:/bin", self.shims.display());
+        let cmd = user.command(
+            &[
+                ("PATH", OsStr::new(&path)),
+                ("HOME", user.home.as_os_str()),
+                ("TG_RECORD", self.record.as_os_str()),
+                ("NO_COLOR", OsStr::new("1")),
+                ("TOOTGUARD_DEFAULT_ROOT", OsStr::new("")),
+            ],
+            program,
+        );
+        cmd.dir(if self.root.exists() {
+            self.root.clone()
+        } else {
+            self.base()
+        })
     }
 
     /// What the recorder named `tool` received, or None when it did not run.
@@ -231,10 +299,14 @@ impl Cmd {
             Err(e) if e.raw_os_error() == Some(26) => return None,
             Err(e) => panic!("cannot start {:?}: {e}", self.command.get_program()),
         };
+        // Read both pipes while waiting: a child that writes more than a
+        // pipe holds (64 KiB) would otherwise block forever on its write.
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
         let limit = Duration::from_secs(20);
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                break;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
             }
             if started.elapsed() > limit {
                 let _ = child.kill();
@@ -244,12 +316,15 @@ impl Cmd {
                 );
             }
             std::thread::sleep(Duration::from_millis(5));
-        }
-        let output = child.wait_with_output().unwrap();
+        };
+        // A grandchild may still hold a pipe open: wait a little, not forever.
+        let collect = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+            rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+        };
         let outcome = Outcome {
-            status: output.status,
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            status,
+            stdout: String::from_utf8_lossy(&collect(stdout)).into_owned(),
+            stderr: String::from_utf8_lossy(&collect(stderr)).into_owned(),
             elapsed: started.elapsed(),
         };
         if outcome.status.code() == Some(126) && outcome.stderr.contains("Text file busy") {
@@ -257,6 +332,21 @@ impl Cmd {
         }
         Some(outcome)
     }
+}
+
+/// Reads a pipe to its end in a thread; the bytes arrive on the channel.
+fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(mut pipe) = pipe {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            let _ = tx.send(bytes);
+        });
+    } else {
+        let _ = tx.send(Vec::new());
+    }
+    rx
 }
 
 #[derive(Debug)]

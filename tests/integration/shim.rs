@@ -719,3 +719,110 @@ fn a_production_rails_env_argument_wins_over_a_development_environment() {
     out.expect_code(0);
     assert!(!out.stderr.contains("warning"), "{}", out.stderr);
 }
+
+// ---------------------------------------------------------------------------
+// The default install (~mastodon/live, here TOOTGUARD_DEFAULT_ROOT)
+
+/// A world whose install is the default one, seen from elsewhere, with a
+/// real `rails` and `rake` on PATH after the shims that say who they are.
+fn default_install_world() -> (World, std::path::PathBuf) {
+    let w = World::production();
+    let real = w.base().join("real");
+    for name in ["rails", "rake", "tootctl"] {
+        write_executable(
+            &real.join(name),
+            &format!("#!/bin/sh\necho \"path {name} $*\" >> \"$TG_RECORD/path.log\"\n"),
+        );
+    }
+    (w, real)
+}
+
+fn path_log(w: &World) -> String {
+    fs::read_to_string(w.record.join("path.log")).unwrap_or_default()
+}
+
+#[test]
+fn rails_and_rake_inside_another_project_are_that_projects_not_the_default_installs() {
+    let (w, real) = default_install_world();
+    let other = w.base().join("otherapp");
+    write_executable(&other.join("bin/rails"), "#!/bin/sh\n");
+    fs::create_dir_all(other.join("config/sub")).unwrap();
+    fs::write(other.join("config/application.rb"), "# another app\n").unwrap();
+    fs::write(other.join("Rakefile"), "").unwrap();
+    let path = format!("{}:{}:/usr/bin:/bin", w.shims.display(), real.display());
+    for dir in [other.clone(), other.join("config/sub")] {
+        for tool in ["rails", "rake"] {
+            let out = w
+                .cmd(w.shim(tool))
+                .args(["db:migrate"])
+                .env("PATH", &path)
+                .env("TOOTGUARD_DEFAULT_ROOT", &w.root)
+                .dir(&dir)
+                .run();
+            out.expect_code(0);
+            assert_eq!(out.stderr, "", "{tool} in {}", dir.display());
+        }
+    }
+    assert_eq!(
+        path_log(&w),
+        "path rails db:migrate\npath rake db:migrate\n".repeat(2)
+    );
+    assert!(
+        !w.ran("rails") && !w.ran("rake"),
+        "the install's were not run"
+    );
+}
+
+#[test]
+fn rake_outside_any_project_is_the_next_rake_and_tootctl_and_rails_are_the_default_installs() {
+    let (w, real) = default_install_world();
+    let nowhere = w.base().join("nowhere");
+    fs::create_dir_all(&nowhere).unwrap();
+    let path = format!("{}:{}:/usr/bin:/bin", w.shims.display(), real.display());
+    let run = |tool: &str| {
+        w.cmd(w.shim(tool))
+            .arg("--version")
+            .env("PATH", &path)
+            .env("TOOTGUARD_DEFAULT_ROOT", &w.root)
+            .dir(&nowhere)
+            .run()
+    };
+    let out = run("rake");
+    out.expect_code(0);
+    assert_eq!(out.stderr, "");
+    assert_eq!(path_log(&w), "path rake --version\n");
+    assert!(!w.ran("rake"));
+
+    run("tootctl").expect_code(0);
+    assert_eq!(
+        w.recorded_args("tootctl").unwrap(),
+        vec![b"--version".to_vec()]
+    );
+    assert_eq!(
+        w.recorded_env("tootctl", "RAILS_ENV").as_deref(),
+        Some("production")
+    );
+    run("rails").expect_code(0);
+    assert!(w.ran("rails"), "rails outside any project is Mastodon's");
+    assert_eq!(
+        path_log(&w),
+        "path rake --version\n",
+        "nothing else reached PATH"
+    );
+}
+
+#[test]
+fn an_empty_default_root_means_no_default_install() {
+    let (w, real) = default_install_world();
+    let path = format!("{}:{}:/usr/bin:/bin", w.shims.display(), real.display());
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .arg("version")
+        .env("PATH", &path)
+        .env("TOOTGUARD_DEFAULT_ROOT", "")
+        .dir(w.base())
+        .run();
+    out.expect_code(0);
+    assert_eq!(path_log(&w), "path tootctl version\n");
+    assert!(!w.ran("tootctl"));
+}

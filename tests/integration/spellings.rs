@@ -25,7 +25,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::harness::{
-    ClosedPort, Outcome, SHIMS, TestUser, chown_tree, is_root, shim_binary, write_executable,
+    ClosedPort, Outcome, SHIMS, TestUser, chown_tree, shim_binary, write_executable,
 };
 
 /// Stands in for Mastodon's bin/ scripts and the gems' rails and rake.
@@ -80,7 +80,7 @@ impl Install {
     pub fn new() -> Install {
         let tmp = tempfile::Builder::new()
             .prefix("tootguard-spell")
-            .tempdir()
+            .tempdir_in(crate::harness::test_base())
             .unwrap();
         let base = tmp.path().canonicalize().unwrap();
         fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
@@ -171,6 +171,7 @@ impl Install {
                     ("PATH", OsStr::new(path)),
                     ("HOME", self.user.home.as_os_str()),
                     ("NO_COLOR", OsStr::new("1")),
+                    ("TOOTGUARD_DEFAULT_ROOT", OsStr::new("")),
                 ],
                 "/bin/bash",
             )
@@ -361,11 +362,11 @@ impl Case {
 }
 
 #[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root to create the install's user (run the suite as root, as CI does)"
+)]
 fn every_spelling_of_the_docs_is_guarded_once_with_only_the_shims_first_on_path() {
-    if !is_root() {
-        eprintln!("skipped: needs root to create the install's user");
-        return;
-    }
     let i = Install::new();
     // Memory is not what this test is about: plenty of it.
     let meminfo = i.base.join("meminfo");
@@ -411,11 +412,11 @@ fn every_spelling_of_the_docs_is_guarded_once_with_only_the_shims_first_on_path(
 /// RAILS_ENV, and a migration would read PgBouncer's port from
 /// `.env.production` (nothing puts the direct one in its environment).
 #[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root to create the install's user (run the suite as root, as CI does)"
+)]
 fn without_tootguard_the_spellings_run_unguarded() {
-    if !is_root() {
-        eprintln!("skipped: needs root to create the install's user");
-        return;
-    }
     let i = Install::new();
     for case in cases(&i).into_iter().filter(|c| !c.env_given) {
         // Bare `rails`/`rake`/`tootctl` exist only as tootguard's shims here.
@@ -438,11 +439,11 @@ fn without_tootguard_the_spellings_run_unguarded() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root to create the install's user (run the suite as root, as CI does)"
+)]
 fn unrelated_ruby_bundle_and_rake_commands_pass_through_unchanged() {
-    if !is_root() {
-        eprintln!("skipped: needs root to create the install's user");
-        return;
-    }
     let i = Install::new();
     let elsewhere = i.user.home.clone();
     for (script, stdout, dirs) in [
@@ -532,11 +533,11 @@ impl Install {
 }
 
 #[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root to create the install's user (run the suite as root, as CI does)"
+)]
 fn with_the_shims_before_rbenvs_every_spelling_is_guarded_through_rbenv() {
-    if !is_root() {
-        eprintln!("skipped: needs root to create the install's user");
-        return;
-    }
     let i = Install::new();
     let rbenv = i.with_rbenv("3.1.2");
     let path = format!("{}:{}:/usr/bin:/bin", i.shims.display(), rbenv.display());
@@ -571,11 +572,11 @@ fn with_the_shims_before_rbenvs_every_spelling_is_guarded_through_rbenv() {
 /// With rbenv's version `system`, `rbenv exec` looks `ruby` up on PATH
 /// again and finds tootguard's: the shim goes on past rbenv, no loop.
 #[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root to create the install's user (run the suite as root, as CI does)"
+)]
 fn rbenvs_system_ruby_leads_back_to_the_shim_without_a_loop() {
-    if !is_root() {
-        eprintln!("skipped: needs root to create the install's user");
-        return;
-    }
     let i = Install::new();
     let rbenv = i.with_rbenv("system");
     let path = format!("{}:{}:/usr/bin:/bin", i.shims.display(), rbenv.display());
@@ -591,12 +592,12 @@ fn rbenvs_system_ruby_leads_back_to_the_shim_without_a_loop() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root to create the install's user (run the suite as root, as CI does)"
+)]
 fn rbenvs_shims_first_on_path_are_named_by_install_doctor_and_explain_with_the_line_for_after_rbenv_init()
  {
-    if !is_root() {
-        eprintln!("skipped: needs root to create the install's user");
-        return;
-    }
     let i = Install::new();
     let rbenv = i.with_rbenv("3.1.2");
     let path = format!("{}:{}:/usr/bin:/bin", rbenv.display(), i.shims.display());
@@ -710,11 +711,11 @@ fn in_private_system_dirs(script: &str, dir: &Path) -> Outcome {
 }
 
 #[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root for sudo, the user and a mount namespace (run the suite as root, as CI does)"
+)]
 fn after_a_system_install_sudo_and_login_shells_are_guarded_and_uninstall_removes_it_all() {
-    if !is_root() {
-        eprintln!("skipped: needs root for sudo, the user and a mount namespace");
-        return;
-    }
     let i = Install::new();
     let user = &i.user.name;
     let login = i.base.join("login.sh");

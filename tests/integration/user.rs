@@ -12,10 +12,6 @@ use crate::harness::{World, tootguard};
 
 const NOBODY: u32 = 65534;
 
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
-
 /// Hands the world's root to `uid:gid` and opens the directories the child
 /// must reach once it is no longer root.
 fn give_root_to(w: &World, uid: u32, gid: u32) {
@@ -43,11 +39,11 @@ fn recorded_id(w: &World, tool: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root (run the suite as root, as CI does)"
+)]
 fn as_root_the_program_runs_as_the_owner_of_the_install() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
     let w = World::production();
     give_root_to(&w, NOBODY, NOBODY);
     let out = w.cmd(w.shim("tootctl")).arg("version").run();
@@ -70,11 +66,11 @@ fn as_root_the_program_runs_as_the_owner_of_the_install() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root (run the suite as root, as CI does)"
+)]
 fn allow_root_keeps_root_with_a_warning() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
     let w = World::production();
     give_root_to(&w, NOBODY, NOBODY);
     let out = w
@@ -88,11 +84,11 @@ fn allow_root_keeps_root_with_a_warning() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root (run the suite as root, as CI does)"
+)]
 fn explain_shows_the_user_the_program_would_run_as() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
     let w = World::production();
     give_root_to(&w, NOBODY, NOBODY);
     let json = w
@@ -106,11 +102,11 @@ fn explain_shows_the_user_the_program_would_run_as() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root (run the suite as root, as CI does)"
+)]
 fn another_user_than_the_owner_is_warned_that_files_will_be_theirs() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
     let w = World::production();
     give_root_to(&w, 0, 0);
     // A copy of tootguard that `nobody` can reach wherever the checkout is.
@@ -136,11 +132,11 @@ fn another_user_than_the_owner_is_warned_that_files_will_be_theirs() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root (run the suite as root, as CI does)"
+)]
 fn the_owners_rbenv_shims_come_first_on_path() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
     let name = "tootguard-rbenv";
     let home = Path::new("/tmp/tootguard-rbenv-home");
     fs::create_dir_all(home.join(".rbenv/shims")).unwrap();

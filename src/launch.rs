@@ -121,8 +121,17 @@ pub fn decide(
             root.clone(),
         )
     });
-    let verdicts = match (&inv, guarding) {
-        (Some(inv), Guarding::Here) => guards::check_all(inv, stop_at_block),
+    // An install that others could have planted runs nothing, guarded or
+    // bypassed (an outer layer of this process checked its own already).
+    let trust = match (&inv, guarding) {
+        (Some(inv), Guarding::Here | Guarding::Bypass) => match &inv.root {
+            Some(root) => resolve::untrusted(root, inv.tool).map_err(|u| u.into_error()),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    };
+    let verdicts = match (&inv, guarding, &trust) {
+        (Some(inv), Guarding::Here, Ok(())) => guards::check_all(inv, stop_at_block),
         _ => Vec::new(),
     };
 
@@ -137,35 +146,38 @@ pub fn decide(
             absolutize(&mut args[path.index], path.prefix, cwd);
         }
     }
-    let plan = find_program(
-        shim,
-        root.as_ref(),
-        &changes,
-        &env,
-        cwd.as_deref(),
-        me,
-        markers,
-    )
-    .map(|(program, interpreter)| {
-        let guarded = match guarding {
-            Guarding::Here | Guarding::Outer => match &root {
-                Some(root) => Guarded::In(root.dir.clone()),
-                None => Guarded::WithoutInstall,
-            },
-            Guarding::Bypass | Guarding::PassThrough => Guarded::No,
-        };
-        let mut plan = Plan {
-            program,
-            interpreter,
-            argv0,
-            args,
-            ..changes
-        };
-        for (name, value) in markers.for_child(plan.executable(), origin, &guarded) {
-            plan.set_env(name, Some(value));
-        }
-        plan
-    });
+    let plan = trust
+        .and_then(|()| {
+            find_program(
+                shim,
+                root.as_ref(),
+                &changes,
+                &env,
+                cwd.as_deref(),
+                me,
+                markers,
+            )
+        })
+        .map(|(program, interpreter)| {
+            let guarded = match guarding {
+                Guarding::Here | Guarding::Outer => match &root {
+                    Some(root) => Guarded::In(root.dir.clone()),
+                    None => Guarded::WithoutInstall,
+                },
+                Guarding::Bypass | Guarding::PassThrough => Guarded::No,
+            };
+            let mut plan = Plan {
+                program,
+                interpreter,
+                argv0,
+                args,
+                ..changes
+            };
+            for (name, value) in markers.for_child(plan.executable(), origin, &guarded) {
+                plan.set_env(name, Some(value));
+            }
+            plan
+        });
     Ok(Launch {
         shim,
         spelling,

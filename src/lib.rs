@@ -22,6 +22,7 @@ mod guards;
 mod invocation;
 mod launch;
 mod marker;
+mod quote;
 mod redact;
 mod report;
 mod resolve;

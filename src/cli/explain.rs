@@ -287,7 +287,7 @@ impl Explanation {
             "command",
             self.command
                 .iter()
-                .map(|a| crate::cli::quote_str(&self.shown_arg(a)))
+                .map(|a| crate::quote::word_str(&self.shown_arg(a)))
                 .collect::<Vec<_>>()
                 .join(" "),
         );
@@ -316,7 +316,7 @@ impl Explanation {
                         .chain(
                             plan.args[..self.tool_args_from().min(plan.args.len())]
                                 .iter()
-                                .map(|a| crate::cli::quote_str(&self.shown_arg(a))),
+                                .map(|a| crate::quote::word_str(&self.shown_arg(a))),
                         )
                         .collect::<Vec<_>>()
                         .join(" "),

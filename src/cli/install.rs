@@ -30,9 +30,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::completions;
-use crate::cli::quote;
 use crate::exit::{FAILURE, Failure, OK};
 use crate::invocation::Shim;
+use crate::quote::word as quote;
 use crate::resolve::{self, SelfId};
 
 /// Where a system-wide install puts the shims: in sudo's `secure_path`.

@@ -95,37 +95,7 @@ fn shim(shim: Shim, args: ShimArgs) -> anyhow::Result<u8> {
     crate::shim::run(shim, shim.name().into(), args.args)
 }
 
-/// `s` as one shell word, for commands printed to be pasted: plain words as
-/// they are, anything else in single quotes.
-pub fn quote(s: &std::ffi::OsStr) -> String {
-    quote_str(&s.to_string_lossy())
-}
-
-pub fn quote_str(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
-    if plain {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
 /// The clap command, for completions.
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting_leaves_plain_words_and_quotes_the_rest() {
-        assert_eq!(quote_str("db:migrate"), "db:migrate");
-        assert_eq!(quote_str("it's here"), r"'it'\''s here'");
-        assert_eq!(quote_str(""), "''");
-        assert_eq!(quote(std::ffi::OsStr::new("/srv/sp ace")), "'/srv/sp ace'");
-    }
 }

@@ -25,7 +25,6 @@ use nix::sys::signal::Signal;
 use owo_colors::{OwoColorize, Stream};
 
 use crate::cli::doctor::{self, Status};
-use crate::cli::{quote, quote_str};
 use crate::config::SKIP_POST;
 use crate::exec::Plan;
 use crate::exit::{FAILURE, Failure, OK, USAGE};
@@ -33,6 +32,7 @@ use crate::guards::{self, Change, Level, Verdict, memory};
 use crate::invocation::{Invocation, Shim, Tool};
 use crate::launch::{self, Start};
 use crate::marker::{Markers, Origin};
+use crate::quote::{word as quote, word_str as quote_str};
 use crate::resolve::{self, Root, SelfId};
 use crate::settings::{self, Env};
 use crate::{redact, report};

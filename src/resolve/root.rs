@@ -20,9 +20,35 @@ pub struct Root {
     pub found_by: &'static str,
 }
 
-/// True when `dir` holds `bin/tootctl` and `config/application.rb`.
+/// True when `dir` is a Mastodon install: it has `config/application.rb`
+/// and a `bin/tootctl` — one that may be broken (a dangling link, a
+/// directory, a `bin/` this user cannot read). The install you stand in is
+/// the one you mean: what is wrong with it is reported when its program is
+/// looked up, never skipped for another install.
 pub fn is_mastodon_root(dir: &Path) -> bool {
-    dir.join("bin/tootctl").exists() && dir.join("config/application.rb").is_file()
+    let tootctl = match fs::symlink_metadata(dir.join("bin/tootctl")) {
+        Ok(_) => true,
+        // `bin/` unreadable, or not a directory: something is there.
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+    };
+    tootctl && dir.join("config/application.rb").is_file()
+}
+
+/// What keeps `dir` from being a Mastodon install, for messages.
+fn not_an_install(dir: &Path) -> String {
+    let config = dir.join("config/application.rb");
+    match fs::metadata(&config) {
+        Ok(meta) if meta.is_file() => "it has no bin/tootctl".to_owned(),
+        Ok(_) => "its config/application.rb is not a file".to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if fs::symlink_metadata(dir).is_err() {
+                "it does not exist".to_owned()
+            } else {
+                "it has no config/application.rb".to_owned()
+            }
+        }
+        Err(e) => format!("{} cannot be read ({e})", config.display()),
+    }
 }
 
 impl Root {
@@ -37,7 +63,9 @@ impl Root {
 }
 
 fn root_at(dir: PathBuf, found_by: &'static str) -> Root {
-    let production = dir.join(".env.production").exists();
+    // Present in any form, even a dangling link: a production install whose
+    // configuration cannot be read is still a production install.
+    let production = fs::symlink_metadata(dir.join(".env.production")).is_ok();
     Root {
         dir,
         production,
@@ -68,11 +96,12 @@ pub fn find_root(env: &Env, cwd: &Path, tool: Tool) -> anyhow::Result<Option<Roo
             return Err(Failure::error(
                 crate::exit::FAILURE,
                 format!(
-                    "MASTODON_ROOT is {}, which is not a Mastodon install (it has no bin/tootctl \
-                     and config/application.rb). Set MASTODON_ROOT to the directory you run \
-                     Mastodon from (usually /home/mastodon/live), or unset it to let tootguard \
-                     find the install from the working directory.",
-                    dir.display()
+                    "MASTODON_ROOT is {}, which is not a Mastodon install ({}). Set \
+                     MASTODON_ROOT to the directory you run Mastodon from (usually \
+                     /home/mastodon/live), or unset it to let tootguard find the install from \
+                     the working directory.",
+                    dir.display(),
+                    not_an_install(&dir)
                 ),
             ));
         }

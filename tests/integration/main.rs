@@ -14,5 +14,6 @@ mod pgbouncer;
 mod secrets;
 mod shim;
 mod spellings;
+mod trust;
 mod upgrade;
 mod user;

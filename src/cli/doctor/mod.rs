@@ -252,6 +252,11 @@ fn root_check(base: &anyhow::Result<Invocation>) -> Check {
             );
         }
     };
+    if let Some(root) = &inv.root
+        && let Err(untrusted) = crate::resolve::untrusted(root, Tool::Tootctl)
+    {
+        return Check::new(ID, Status::Fail, untrusted.message).fix(untrusted.fix);
+    }
     match &inv.root {
         Some(Root {
             dir,
@@ -527,7 +532,7 @@ fn installed_version(
     match version_output(cmd, env, dir) {
         Ok(found) => Ok((program, found)),
         Err(why) => {
-            let shown: Vec<String> = args.iter().map(|a| crate::cli::quote_str(a)).collect();
+            let shown: Vec<String> = args.iter().map(|a| crate::quote::word_str(a)).collect();
             Err(Check::new(
                 id,
                 Status::Fail,

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use super::{Check, Status, run_with_timeout};
 use crate::cli::install::{self, SYSTEM_DIR, export_path_line, is_rbenv_shims, spellings_of};
-use crate::cli::quote;
 use crate::invocation::{Shim, Tool};
+use crate::quote::word as quote;
 use crate::resolve::{self, SelfId};
 use crate::settings::Env;
 

@@ -13,7 +13,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::exec::{self, Plan};
-use crate::exit::Failure;
 use crate::guards::{self, Verdict};
 use crate::invocation::{Invocation, Shim, Tool};
 use crate::marker::{Guarded, Markers, Origin};
@@ -196,14 +195,7 @@ fn install_of(
     cwd: Option<&Path>,
 ) -> anyhow::Result<Option<Root>> {
     Ok(match (&carried.install, cwd) {
-        (InstallFrom::Lookup, Some(cwd)) => resolve::find_root(env, cwd, carried.tool)?,
-        (InstallFrom::Lookup, None) => {
-            return Err(Failure::error(
-                crate::exit::FAILURE,
-                "cannot read the working directory (was it deleted?). Change to an existing \
-                 directory, for example `cd ~/live`, and run the command again.",
-            ));
-        }
+        (InstallFrom::Lookup, cwd) => resolve::find_root(env, cwd, carried.tool)?,
         (InstallFrom::Script { index, dir }, Some(cwd)) => {
             let base = dir
                 .as_ref()

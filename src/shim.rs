@@ -32,11 +32,14 @@ pub fn run(shim: Shim, argv0: OsString, args: Vec<OsString>) -> anyhow::Result<u
         env,
     };
     let launch = launch::decide(start, &me, &markers, Origin::this_process(), true)?;
+    // Nothing to run: that alone is worth saying, not what would have been
+    // changed for it.
+    let plan = launch.plan?;
     for verdict in &launch.verdicts {
         report::verdict(verdict.level, &verdict.text());
         if verdict.level == Level::Block {
             return Err(Silent(BLOCKED).into());
         }
     }
-    Err(exec::exec(&launch.plan?))
+    Err(exec::exec(&plan))
 }

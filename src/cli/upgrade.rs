@@ -143,7 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut env: Env = std::env::vars_os().collect();
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
     // The install here is the one `tootctl` would run: the widest search.
-    let Some(root) = resolve::find_root(&env, &cwd, Tool::Tootctl)? else {
+    let Some(root) = resolve::find_root(&env, Some(&cwd), Tool::Tootctl)? else {
         return Err(Failure::error(
             FAILURE,
             format!(

@@ -19,46 +19,81 @@ pub fn first_on_path(name: &str, path: &OsStr, cwd: &Path) -> Option<PathBuf> {
         })
 }
 
-/// `<root>/bin/<tool>`, when it is there, runs, and is not tootguard.
+/// `<root>/bin/<tool>`, when it is there, runs, and is not tootguard; else
+/// the error naming exactly what is wrong with it (a dangling link, a
+/// directory, a `bin/` this user cannot read, no execute permission), with
+/// the shell's status for it (127 not found, 126 cannot run).
 pub fn program_in_root(tool: Tool, root: &Root, me: &SelfId) -> anyhow::Result<PathBuf> {
     let name = tool.name();
     let program = root.dir.join("bin").join(name);
+    let quoted = crate::quote::word(program.as_os_str());
     // Read once: it decides both "is it us?" and "can it run?".
-    let meta = fs::metadata(&program).ok();
-    if meta.as_ref().is_some_and(|m| me.is_file_with(&program, m)) {
+    let meta = fs::metadata(&program);
+    if let Ok(meta) = &meta
+        && me.is_file_with(&program, meta)
+    {
+        let what = match fs::read_link(&program) {
+            Ok(target) => format!("a link to {}", target.display()),
+            Err(_) => "a copy of tootguard".to_owned(),
+        };
         return Err(Failure::error(
             NOT_FOUND,
             format!(
-                "loop: {} is tootguard itself (a link or copy of {}), not Mastodon's \
-                 {name}. Restore the file from the Mastodon checkout (`git checkout -- \
-                 bin/{name}` in {}) and put tootguard's shims in a directory on PATH \
-                 instead (`tootguard install`).",
+                "loop: {} is tootguard itself ({what}), not Mastodon's {name}. Restore the \
+                 file from the Mastodon checkout (`git checkout -- bin/{name}` in {}) and put \
+                 tootguard's shims in a directory on PATH instead (`tootguard install`).",
                 program.display(),
-                me.path.display(),
-                root.dir.display()
+                crate::quote::word(root.dir.as_os_str()),
             ),
         ));
     }
-    match executable(&program, meta.as_ref()) {
-        Some(true) => Ok(program),
-        Some(false) => Err(Failure::error(
+    let found = |why: &str| {
+        format!(
+            "{} {why}, although {} is a Mastodon install (found by {}).",
+            program.display(),
+            root.dir.display(),
+            root.found_by
+        )
+    };
+    let restore = format!(
+        "Restore it from the Mastodon checkout (`git checkout -- bin/{name}` in {}), or point \
+         MASTODON_ROOT at the right directory.",
+        crate::quote::word(root.dir.as_os_str())
+    );
+    match meta {
+        Ok(meta) if meta.is_dir() => Err(Failure::error(
+            NOT_EXECUTABLE,
+            format!("{} {restore}", found("is a directory, not a program")),
+        )),
+        Ok(meta) => match executable(&program, Some(&meta)) {
+            Some(true) => Ok(program),
+            _ => Err(Failure::error(
+                NOT_EXECUTABLE,
+                format!(
+                    "{} cannot be executed (no execute permission for this user). Fix it with \
+                     `chmod +x {quoted}` as the owner of the install.",
+                    program.display(),
+                ),
+            )),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let why = match fs::read_link(&program) {
+                Ok(target) => format!("is a link to {}, which does not exist", target.display()),
+                Err(_) => "does not exist".to_owned(),
+            };
+            Err(Failure::error(
+                NOT_FOUND,
+                format!("{} {restore}", found(&why)),
+            ))
+        }
+        Err(e) => Err(Failure::error(
             NOT_EXECUTABLE,
             format!(
-                "{} exists but cannot be executed (no execute permission for this user). \
-                 Fix it with `chmod +x {}` as the owner of the install.",
-                program.display(),
-                program.display()
-            ),
-        )),
-        None => Err(Failure::error(
-            NOT_FOUND,
-            format!(
-                "{} does not exist, although {} looks like a Mastodon install (found by \
-                 {}). Restore it from the Mastodon checkout (`git checkout -- bin/{name}`), \
-                 or point MASTODON_ROOT at the right directory.",
-                program.display(),
-                root.dir.display(),
-                root.found_by
+                "{} ({e}). Let the user who runs Mastodon's commands read {}: as its owner, \
+                 `chmod u+rx {}`.",
+                found("cannot be read"),
+                program.parent().unwrap_or(&root.dir).display(),
+                crate::quote::word(program.parent().unwrap_or(&root.dir).as_os_str()),
             ),
         )),
     }

@@ -84,13 +84,26 @@ fn root_at(dir: PathBuf, found_by: &'static str) -> Root {
 /// another project (a `Gemfile`, `gems.rb`, `Rakefile` or
 /// `config/application.rb` at or above the working directory) is that
 /// project's, and the next one on PATH runs, untouched.
-pub fn find_root(env: &Env, cwd: &Path, tool: Tool) -> anyhow::Result<Option<Root>> {
+///
+/// `cwd` is `None` when the working directory cannot be read (deleted):
+/// then only `MASTODON_ROOT` (absolute) and the default install count.
+pub fn find_root(env: &Env, cwd: Option<&Path>, tool: Tool) -> anyhow::Result<Option<Root>> {
     if let Some(dir) = env.get("MASTODON_ROOT").filter(|d| !d.is_empty()) {
         let dir = Path::new(&dir);
-        let dir = if dir.is_absolute() {
-            dir.to_path_buf()
-        } else {
-            cwd.join(dir)
+        let dir = match cwd {
+            _ if dir.is_absolute() => dir.to_path_buf(),
+            Some(cwd) => cwd.join(dir),
+            None => {
+                return Err(Failure::error(
+                    crate::exit::FAILURE,
+                    format!(
+                        "MASTODON_ROOT is the relative path {}, and the working directory it \
+                         is relative to cannot be read (was it deleted?). Set MASTODON_ROOT \
+                         to an absolute path, or change to an existing directory.",
+                        dir.display()
+                    ),
+                ));
+            }
         };
         if !is_mastodon_root(&dir) {
             return Err(Failure::error(
@@ -108,7 +121,7 @@ pub fn find_root(env: &Env, cwd: &Path, tool: Tool) -> anyhow::Result<Option<Roo
         return Ok(Some(root_at(dir, "MASTODON_ROOT")));
     }
     let mut in_project = false;
-    for dir in cwd.ancestors() {
+    for dir in cwd.into_iter().flat_map(Path::ancestors) {
         if is_mastodon_root(dir) {
             return Ok(Some(root_at(dir.to_path_buf(), "working directory")));
         }

@@ -896,3 +896,127 @@ fn the_test_runner_reads_output_larger_than_a_pipe_while_it_waits() {
     assert_eq!(out.stdout.len(), 300_000);
     assert_eq!(out.stderr.len(), 200_000);
 }
+
+// ---------------------------------------------------------------------------
+// The install you stand in is the one you mean
+
+/// A default install that must never be run instead of the broken one the
+/// command stands in.
+fn with_default_install(w: &World) -> std::path::PathBuf {
+    let other = w.base().join("default-live");
+    w.make_root(&other);
+    other
+}
+
+#[test]
+fn a_broken_install_in_the_working_directory_is_reported_never_skipped_for_another() {
+    // A dangling bin/tootctl.
+    let w = World::production();
+    let default = with_default_install(&w);
+    let program = w.root.join("bin/tootctl");
+    fs::remove_file(&program).unwrap();
+    symlink("/nonexistent/tootctl", &program).unwrap();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("TOOTGUARD_DEFAULT_ROOT", &default)
+        .run();
+    out.expect_code(127);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "tootguard: error: {} is a link to /nonexistent/tootctl, which does not exist, \
+             although {} is a Mastodon install (found by working directory). Restore it from \
+             the Mastodon checkout (`git checkout -- bin/tootctl` in {}), or point \
+             MASTODON_ROOT at the right directory.\n",
+            program.display(),
+            w.root.display(),
+            w.root.display()
+        )
+    );
+    assert!(!w.ran("tootctl"), "neither install's tootctl ran");
+
+    // The same through MASTODON_ROOT: named as what it is.
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("MASTODON_ROOT", &w.root)
+        .dir(w.base())
+        .run();
+    out.expect_code(127)
+        .expect_stderr("is a link to /nonexistent/tootctl, which does not exist");
+
+    // bin/tootctl a directory.
+    fs::remove_file(&program).unwrap();
+    fs::create_dir(&program).unwrap();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("TOOTGUARD_DEFAULT_ROOT", &default)
+        .run();
+    out.expect_code(126).expect_stderr(&format!(
+        "{} is a directory, not a program",
+        program.display()
+    ));
+}
+
+#[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root to run as a user who cannot read bin/ (run the suite as root, as CI does)"
+)]
+fn an_unreadable_bin_directory_is_reported_with_the_fix() {
+    let w = World::production();
+    let user = crate::harness::TestUser::create(&w.base().join("home"));
+    w.give_to(&user);
+    fs::set_permissions(w.root.join("bin"), fs::Permissions::from_mode(0o600)).unwrap();
+    let out = w.cmd_as(&user, w.shim("tootctl")).run();
+    out.expect_code(126).expect_stderr(&format!(
+        "{} cannot be read, although {} is a Mastodon install (found by working directory). \
+         (Permission denied (os error 13)). Let the user who runs Mastodon's commands read {}: \
+         as its owner, `chmod u+rx {}`.",
+        w.root.join("bin/tootctl").display(),
+        w.root.display(),
+        w.root.join("bin").display(),
+        w.root.join("bin").display(),
+    ));
+}
+
+#[test]
+fn a_deleted_working_directory_still_runs_the_install_mastodon_root_names() {
+    let w = World::production();
+    let script = format!(
+        "mkdir gone && cd gone && rmdir ../gone && exec {} version",
+        w.shim("tootctl").display()
+    );
+    let out = w
+        .cmd("/bin/sh")
+        .args(["-c", &script])
+        .env("MASTODON_ROOT", &w.root)
+        .dir(w.base())
+        .run();
+    out.expect_code(0);
+    assert_eq!(
+        w.recorded_args("tootctl").unwrap(),
+        vec![b"version".to_vec()]
+    );
+    // rails moves into the install, which exists.
+    let script = script.replace("tootctl version", "rails db:version");
+    w.cmd("/bin/sh")
+        .args(["-c", &script])
+        .env("MASTODON_ROOT", &w.root)
+        .dir(w.base())
+        .run()
+        .expect_code(0);
+    assert_eq!(w.recorded_pwd("rails"), w.root);
+}
+
+#[test]
+fn a_copy_of_tootguard_as_bin_rails_is_named_a_copy_not_a_link() {
+    let w = World::production();
+    let program = w.root.join("bin/rails");
+    fs::remove_file(&program).unwrap();
+    fs::copy(crate::harness::tootguard(), &program).unwrap();
+    let out = w.cmd(w.shim("rails")).run();
+    out.expect_code(127).expect_stderr(&format!(
+        "loop: {} is tootguard itself (a copy of tootguard), not Mastodon's rails.",
+        program.display()
+    ));
+}

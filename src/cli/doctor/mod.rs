@@ -151,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 /// Every check, in a fixed order, for a process with `env` in `cwd`.
 pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
     // The install here is the one `tootctl` would run: the widest search.
-    let base = crate::resolve::find_root(env, cwd, Tool::Tootctl).map(|root| {
+    let base = crate::resolve::find_root(env, Some(cwd), Tool::Tootctl).map(|root| {
         Invocation::new(
             Tool::Rails,
             Vec::new(),
@@ -900,7 +900,7 @@ fn database(inv: &Invocation) -> Check {
 /// The memory guard's verdict for `rails assets:precompile`.
 fn memory(env: &Env, dir: &Path) -> Check {
     const ID: &str = "memory";
-    let root = match crate::resolve::find_root(env, dir, Tool::Tootctl) {
+    let root = match crate::resolve::find_root(env, Some(dir), Tool::Tootctl) {
         Ok(root) => root,
         Err(e) => return Check::new(ID, Status::Warn, format!("not checked: {e:#}")),
     };

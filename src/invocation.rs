@@ -165,10 +165,22 @@ impl Invocation {
     pub fn config(&self) -> Result<&MastodonConfig, &str> {
         self.config
             .get_or_init(|| {
+                // Root hands the command to the install's owner: the files
+                // must be readable by them, not just by root.
+                let reader = self
+                    .root
+                    .as_ref()
+                    .and_then(|root| crate::guards::user::handed_to(root, &self.env))
+                    .map(|user| crate::config::Reader {
+                        name: user.name,
+                        uid: user.uid.as_raw(),
+                        gids: user.groups.iter().map(|g| g.as_raw()).collect(),
+                    });
                 let config = crate::config::load(
                     self.root.as_ref().map(|r| r.dir.as_path()),
                     &self.env.all(),
                     &self.rake_assignments(),
+                    reader.as_ref(),
                 )
                 .map_err(|e| format!("{e:#}"))?;
                 register_secrets(&config);

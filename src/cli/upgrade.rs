@@ -251,8 +251,6 @@ impl Stop {
 /// A step's command, ready to print or run.
 struct Prepared {
     plan: Plan,
-    /// Environment changes for the child (guards', then the step's own).
-    changes: Vec<Change>,
     verdicts: Vec<Verdict>,
     /// Where a `.env*` file sets `SKIP_POST_DEPLOYMENT_MIGRATIONS`, if one does.
     skip_post_in_file: Option<String>,
@@ -274,7 +272,6 @@ impl Prepared {
     fn plain(plan: Plan) -> Prepared {
         Prepared {
             plan,
-            changes: Vec::new(),
             verdicts: Vec::new(),
             skip_post_in_file: None,
         }
@@ -375,16 +372,10 @@ impl Upgrade {
             .as_ref()
             .and_then(guards::pgbouncer::skip_post_in_file);
         plan.cwd = Some(self.root.dir.clone());
-        let mut changes: Vec<Change> = verdicts
-            .iter()
-            .flat_map(|v| v.changes.iter().cloned())
-            .collect();
         // Last, so no guard can undo them.
         plan.apply(&own);
-        changes.extend(own);
         Ok(Prepared {
             plan,
-            changes,
             verdicts,
             skip_post_in_file,
         })
@@ -735,13 +726,23 @@ fn show(out: &mut String, dir: &str, prepared: Option<Result<Prepared, Stop>>) -
         return false;
     };
     match prepared {
-        Ok(Prepared {
-            plan,
-            changes,
-            verdicts,
-            ..
-        }) => {
+        Ok(Prepared { plan, verdicts, .. }) => {
             out.push_str(dir);
+            if let Some(user) = &plan.run_as {
+                out.push_str(&format!("  user {}\n", user.name));
+            }
+            // What the step's program gets: the guards' changes and the
+            // step's own (HOME and PATH of the owner it runs as), not the
+            // markers for tootguard's own next layer.
+            let changes: Vec<Change> = plan
+                .env
+                .iter()
+                .filter(|(name, _)| !name.starts_with("TOOTGUARD_"))
+                .map(|(name, value)| match value {
+                    Some(value) => Change::SetEnv(name, value.clone()),
+                    None => Change::UnsetEnv(name),
+                })
+                .collect();
             if let Some(env) = env_line(&changes) {
                 out.push_str(&format!("  env  {env}\n"));
             }
@@ -865,7 +866,10 @@ fn env_line(changes: &[Change]) -> Option<String> {
 
 /// The program and its arguments, quoted for a POSIX shell.
 fn command_line(plan: &Plan) -> String {
-    std::iter::once(plan.program.as_os_str())
+    plan.interpreter
+        .iter()
+        .map(|ruby| ruby.as_os_str())
+        .chain(std::iter::once(plan.program.as_os_str()))
         .chain(plan.args.iter().map(OsString::as_os_str))
         .map(quote)
         .collect::<Vec<_>>()

@@ -91,16 +91,63 @@ fn matters(key: &str) -> bool {
         || key.starts_with("TOOTGUARD_")
 }
 
+/// The user who will read the files, when not this process's: root hands
+/// a command to the install's owner, who must be able to read them too.
+#[derive(Clone, Debug)]
+pub struct Reader {
+    pub name: String,
+    pub uid: u32,
+    pub gids: Vec<u32>,
+}
+
+impl Reader {
+    /// Whether the mode bits of a file with `meta` let this user read it.
+    fn can_read(&self, meta: &std::fs::Metadata) -> bool {
+        self.may(meta, 0o4)
+    }
+
+    /// Whether this user may `want` (4 read, 1 search) what `meta` is of.
+    fn may(&self, meta: &std::fs::Metadata, want: u32) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let mode = meta.mode();
+        let bits = if meta.uid() == self.uid {
+            mode >> 6
+        } else if self.gids.contains(&meta.gid()) {
+            mode >> 3
+        } else {
+            mode
+        };
+        bits & want == want
+    }
+
+    /// Whether this user can open `path` for reading: read permission on
+    /// the file, search permission on every directory above it.
+    pub fn can_reach(&self, path: &Path) -> bool {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return false;
+        };
+        self.can_read(&meta)
+            && path.ancestors().skip(1).all(|dir| {
+                dir.as_os_str().is_empty()
+                    || std::fs::metadata(dir).is_ok_and(|m| self.may(&m, 0o1))
+            })
+    }
+}
+
 /// Reads what Mastodon would see, in its order. The first value wins: the
 /// environment, then `KEY=VALUE` arguments (which replace an environment
 /// value, as Rake's `ENV[k] = v` does), then each `.env*` file in
 /// [`DOTENV_FILES`] order, which only adds keys not set yet (dotenv's
 /// `overwrite: false`). Each file is parsed with the previous ones
 /// already applied, as `Dotenv.load` updates ENV file by file.
+///
+/// With a `reader`, a file that user could not read is an error too, even
+/// when this process (root) can.
 pub fn load(
     root: Option<&Path>,
     env: &BTreeMap<OsString, OsString>,
     rake_args: &[(String, String)],
+    reader: Option<&Reader>,
 ) -> Result<MastodonConfig, ConfigError> {
     let mut settings = BTreeMap::new();
     let mut not_utf8 = BTreeSet::new();
@@ -140,7 +187,7 @@ pub fn load(
         .into_iter()
         .flat_map(|r| DOTENV_FILES.map(|name| r.join(name)))
     {
-        let Some(bytes) = read_dotenv_file(&path)? else {
+        let Some(bytes) = read_dotenv_file(&path, reader)? else {
             continue;
         };
         let lookup = |key: &str| settings.get(key).map(|s: &Setting| s.value.clone());
@@ -365,14 +412,30 @@ impl UrlParts {
 
 /// Reads one `.env*` file; `None` when it does not exist (dotenv skips
 /// `Errno::ENOENT`, a dangling symlink included).
-fn read_dotenv_file(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
-    let unreadable = |source| ConfigError::Unreadable {
-        path: path.to_owned(),
-        source,
+fn read_dotenv_file(path: &Path, reader: Option<&Reader>) -> Result<Option<Vec<u8>>, ConfigError> {
+    let unreadable = |source: io::Error| {
+        if source.kind() == io::ErrorKind::PermissionDenied {
+            denied(path, None)
+        } else {
+            ConfigError::Unreadable {
+                path: path.to_owned(),
+                source,
+            }
+        }
     };
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // A link to nothing is a file someone meant to be there, which
+            // dotenv skips without a word: Mastodon would run without it.
+            return match std::fs::read_link(path) {
+                Ok(target) => Err(ConfigError::Dangling {
+                    path: path.to_owned(),
+                    target,
+                }),
+                Err(_) => Ok(None),
+            };
+        }
         Err(e) => return Err(unreadable(e)),
     };
     if meta.is_dir() {
@@ -392,6 +455,11 @@ fn read_dotenv_file(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
             size: meta.len(),
         });
     }
+    if let Some(reader) = reader
+        && !reader.can_read(&meta)
+    {
+        return Err(denied(path, Some(reader)));
+    }
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -409,6 +477,30 @@ fn read_dotenv_file(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
         });
     }
     Ok(Some(bytes))
+}
+
+/// A file that `reader` (else this process's user) may not read: who owns
+/// it, its mode, and the owner of the install it belongs to, for the fix.
+fn denied(path: &Path, reader: Option<&Reader>) -> ConfigError {
+    use std::os::unix::fs::MetadataExt;
+    let name = |uid: u32| {
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map_or_else(|| format!("uid {uid}"), |u| u.name)
+    };
+    let meta = std::fs::symlink_metadata(path).ok();
+    let install_owner = path
+        .parent()
+        .and_then(|dir| std::fs::metadata(dir).ok())
+        .map(|m| name(m.uid()));
+    ConfigError::Denied {
+        path: path.to_owned(),
+        reader: reader.map_or_else(|| name(nix::unistd::geteuid().as_raw()), |r| r.name.clone()),
+        file_owner: meta.as_ref().map(|m| name(m.uid())),
+        mode: meta.as_ref().map(|m| m.mode() & 0o7777),
+        install_owner,
+    }
 }
 
 /// The database connection Mastodon would open. A `host` starting with `/`
@@ -480,6 +572,19 @@ pub enum ConfigError {
         path: PathBuf,
         source: io::Error,
     },
+    /// Permission denied, for this process or for the user it hands the
+    /// command to.
+    Denied {
+        path: PathBuf,
+        reader: String,
+        file_owner: Option<String>,
+        mode: Option<u32>,
+        install_owner: Option<String>,
+    },
+    Dangling {
+        path: PathBuf,
+        target: PathBuf,
+    },
     Directory {
         path: PathBuf,
     },
@@ -532,6 +637,38 @@ impl fmt::Display for ConfigError {
                 "cannot read {}: {source}. Mastodon reads this file at boot and would stop too; \
                  make it readable by the user that runs Mastodon (usually `mastodon`).",
                 path.display()
+            ),
+            ConfigError::Denied {
+                path,
+                reader,
+                file_owner,
+                mode,
+                install_owner,
+            } => {
+                let what = match (file_owner, mode) {
+                    (Some(owner), Some(mode)) => {
+                        format!(" (it belongs to {owner}, mode {mode:o})")
+                    }
+                    _ => String::new(),
+                };
+                let quoted = crate::quote::word(path.as_os_str());
+                let owner = install_owner.as_deref().unwrap_or("mastodon");
+                write!(
+                    f,
+                    "{reader} cannot read {}{what}, and Mastodon reads it at boot as the user \
+                     that runs it. Give it to the install's owner and keep it private, as root: \
+                     `chown {owner}: {quoted} && chmod 600 {quoted}`.",
+                    path.display()
+                )
+            }
+            ConfigError::Dangling { path, target } => write!(
+                f,
+                "{} is a link to {}, which does not exist: Mastodon's dotenv skips it without a \
+                 word, so Mastodon would run without this configuration. Restore {}, or remove \
+                 the link if it is not needed.",
+                path.display(),
+                target.display(),
+                target.display()
             ),
             ConfigError::Directory { path } => write!(
                 f,
@@ -684,6 +821,7 @@ mod tests {
             Some(dir.path()),
             &env(&[("E", "environment"), ("F", "environment")]),
             &args(&[("F", "argument")]),
+            None,
         )
         .unwrap();
         assert_eq!(value(&config, "A"), "prod.local");
@@ -707,7 +845,13 @@ mod tests {
     #[test]
     fn a_command_line_port_beats_the_files() {
         let dir = root(&[(".env.production", "DB_PORT=6432\n")]);
-        let config = load(Some(dir.path()), &env(&[]), &args(&[("DB_PORT", "5432")])).unwrap();
+        let config = load(
+            Some(dir.path()),
+            &env(&[]),
+            &args(&[("DB_PORT", "5432")]),
+            None,
+        )
+        .unwrap();
         assert_eq!(config.database().unwrap().port, 5432);
     }
 
@@ -720,7 +864,7 @@ mod tests {
                 "DATABASE_URL=postgres://m@${DB_HOST}:$PORT/x\n",
             ),
         ]);
-        let config = load(Some(dir.path()), &env(&[("PORT", "5433")]), &[]).unwrap();
+        let config = load(Some(dir.path()), &env(&[("PORT", "5433")]), &[], None).unwrap();
         assert_eq!(
             value(&config, "DATABASE_URL"),
             "postgres://m@db.internal:5433/x"
@@ -730,7 +874,7 @@ mod tests {
     #[test]
     fn missing_files_are_skipped() {
         let dir = root(&[]);
-        let config = load(Some(dir.path()), &env(&[]), &[]).unwrap();
+        let config = load(Some(dir.path()), &env(&[]), &[], None).unwrap();
         assert!(config.files_read().is_empty());
         assert_eq!(
             config.database().unwrap(),
@@ -753,7 +897,7 @@ mod tests {
             ".env.production",
             "DB_HOST=/var/run/postgresql\nDB_PORT=6432\nDB_NAME=m\nDB_USER=u\nDB_PASS=s3cret\n",
         )]);
-        let db = load(Some(dir.path()), &env(&[]), &[])
+        let db = load(Some(dir.path()), &env(&[]), &[], None)
             .unwrap()
             .database()
             .unwrap();
@@ -781,7 +925,7 @@ mod tests {
             "DB_HOST=ignored\nDB_PORT=5432\nDB_USER=ignored\n\
              DATABASE_URL=postgresql://m:p%40ss@/mdb?host=/var/run/postgresql&port=6432\n",
         )]);
-        let db = load(Some(dir.path()), &env(&[]), &[])
+        let db = load(Some(dir.path()), &env(&[]), &[], None)
             .unwrap()
             .database()
             .unwrap();
@@ -800,7 +944,7 @@ mod tests {
             ".env.production",
             "DB_PORT=6432\nDB_PASS=frompass\nDATABASE_URL=postgres://db.internal/mastodon\n",
         )]);
-        let db = load(Some(dir.path()), &env(&[]), &[])
+        let db = load(Some(dir.path()), &env(&[]), &[], None)
             .unwrap()
             .database()
             .unwrap();
@@ -819,6 +963,7 @@ mod tests {
                 ("PRIMARY_DATABASE_URL", "postgres://b/y"),
             ]),
             &[],
+            None,
         )
         .unwrap();
         let db = config.database().unwrap();
@@ -831,7 +976,7 @@ mod tests {
     #[test]
     fn a_computed_db_value_is_an_error_naming_the_command_line() {
         let dir = root(&[(".env.production", "A=1\nDB_HOST=$(hostname)\n")]);
-        let config = load(Some(dir.path()), &env(&[]), &[]).unwrap();
+        let config = load(Some(dir.path()), &env(&[]), &[], None).unwrap();
         let message = config.database().unwrap_err().to_string();
         assert!(message.contains("computed by a shell command"), "{message}");
         assert!(message.contains(".env.production line 2"), "{message}");
@@ -843,7 +988,7 @@ mod tests {
             (".env.production.local", "SECRET=$(pass db)\n"),
             (".env.production", "DB_PORT=${SECRET}\n"),
         ]);
-        let config = load(Some(dir.path()), &env(&[]), &[]).unwrap();
+        let config = load(Some(dir.path()), &env(&[]), &[], None).unwrap();
         let message = config.database().unwrap_err().to_string();
         assert!(message.contains(".env.production line 1"), "{message}");
         assert!(
@@ -858,7 +1003,7 @@ mod tests {
             ".env.production",
             "DB_HOST=127.0.0.1\nDB_PORT=6432\nDB_PASS=$(pass db)\nDB_NAME=\n",
         )]);
-        let config = load(Some(dir.path()), &env(&[]), &[]).unwrap();
+        let config = load(Some(dir.path()), &env(&[]), &[], None).unwrap();
         let db = config.database().unwrap();
         assert_eq!((db.host.as_str(), db.port), ("127.0.0.1", 6432));
         assert_eq!(db.password, None);
@@ -872,6 +1017,7 @@ mod tests {
             Some(dir.path()),
             &env(&[("DATABASE_URL", "postgres://h:5432/x")]),
             &[],
+            None,
         )
         .unwrap();
         assert_eq!(config.database().unwrap().port, 5432);
@@ -881,7 +1027,7 @@ mod tests {
     fn a_db_port_that_is_not_a_port_names_its_line() {
         for bad in ["pgbouncer", "06432", "70000", "0", "6_432"] {
             let dir = root(&[(".env.production", &format!("# c\nDB_PORT={bad}\n"))]);
-            let config = load(Some(dir.path()), &env(&[]), &[]).unwrap();
+            let config = load(Some(dir.path()), &env(&[]), &[], None).unwrap();
             let message = config.database().unwrap_err().to_string();
             assert!(
                 message.contains(".env.production line 2"),
@@ -893,7 +1039,7 @@ mod tests {
     #[test]
     fn an_empty_db_host_is_refused_rather_than_guessed() {
         let dir = root(&[(".env.production", "DB_HOST=\n")]);
-        let config = load(Some(dir.path()), &env(&[]), &[]).unwrap();
+        let config = load(Some(dir.path()), &env(&[]), &[], None).unwrap();
         let message = config.database().unwrap_err().to_string();
         assert!(message.contains("set but empty"), "{message}");
     }
@@ -901,7 +1047,7 @@ mod tests {
     #[test]
     fn a_malformed_line_for_a_key_that_matters_is_an_error() {
         let dir = root(&[(".env.production", "LOCAL_DOMAIN=x\nDB_PORT 6432\n")]);
-        let error = load(Some(dir.path()), &env(&[]), &[]).unwrap_err();
+        let error = load(Some(dir.path()), &env(&[]), &[], None).unwrap_err();
         let message = error.to_string();
         assert!(message.contains(".env.production line 2"), "{message}");
         assert!(message.contains("DB_PORT"), "{message}");
@@ -913,7 +1059,7 @@ mod tests {
             ".env.production",
             "SMTP_SERVER smtp.example\nDB_PORT=6432\n",
         )]);
-        let config = load(Some(dir.path()), &env(&[]), &[]).unwrap();
+        let config = load(Some(dir.path()), &env(&[]), &[], None).unwrap();
         assert_eq!(config.database().unwrap().port, 6432);
         assert!(config.get("SMTP_SERVER").is_none());
     }
@@ -922,7 +1068,7 @@ mod tests {
     fn invalid_utf8_names_the_file_and_line() {
         let dir = root(&[]);
         fs::write(dir.path().join(".env"), b"A=1\nB=\xc3\x28\n").unwrap();
-        let message = load(Some(dir.path()), &env(&[]), &[])
+        let message = load(Some(dir.path()), &env(&[]), &[], None)
             .unwrap_err()
             .to_string();
         assert!(message.contains(".env line 2"), "{message}");
@@ -933,7 +1079,7 @@ mod tests {
     fn a_directory_in_place_of_a_dotenv_file_is_an_error() {
         let dir = root(&[]);
         fs::create_dir(dir.path().join(".env.production")).unwrap();
-        let message = load(Some(dir.path()), &env(&[]), &[])
+        let message = load(Some(dir.path()), &env(&[]), &[], None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -950,7 +1096,7 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
         // Root reads it anyway; then only the case below is exercised.
         if fs::read(&path).is_err() {
-            let message = load(Some(dir.path()), &env(&[]), &[])
+            let message = load(Some(dir.path()), &env(&[]), &[], None)
                 .unwrap_err()
                 .to_string();
             assert!(message.contains("cannot read"), "{message}");
@@ -958,7 +1104,9 @@ mod tests {
             assert!(!message.contains("s3cret"));
         }
         // A root that is a file: ENOTDIR, which dotenv does not rescue either.
-        let message = load(Some(&path), &env(&[]), &[]).unwrap_err().to_string();
+        let message = load(Some(&path), &env(&[]), &[], None)
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("cannot read"), "{message}");
         assert!(message.contains(".env.production.local"), "{message}");
     }
@@ -968,7 +1116,7 @@ mod tests {
         let dir = root(&[]);
         let file = fs::File::create(dir.path().join(".env")).unwrap();
         file.set_len(MAX_DOTENV_BYTES + 1).unwrap();
-        let message = load(Some(dir.path()), &env(&[]), &[])
+        let message = load(Some(dir.path()), &env(&[]), &[], None)
             .unwrap_err()
             .to_string();
         assert!(message.contains("16 MiB"), "{message}");
@@ -977,7 +1125,7 @@ mod tests {
     #[test]
     fn an_unset_export_is_an_error_naming_file_and_line() {
         let dir = root(&[(".env.local", "\nexport DB_PASS\n")]);
-        let message = load(Some(dir.path()), &env(&[]), &[])
+        let message = load(Some(dir.path()), &env(&[]), &[], None)
             .unwrap_err()
             .to_string();
         assert!(message.contains(".env.local line 2"), "{message}");
@@ -992,6 +1140,7 @@ mod tests {
                 ("DB_PASS", "other"),
             ]),
             &[],
+            None,
         )
         .unwrap();
         let shown = format!("{:?}", config.database().unwrap());
@@ -1006,7 +1155,7 @@ mod tests {
     #[test]
     fn errors_never_contain_a_value() {
         let dir = root(&[(".env.production", "DB_PORT=secret-ish-port\n")]);
-        let config = load(Some(dir.path()), &env(&[]), &[]).unwrap();
+        let config = load(Some(dir.path()), &env(&[]), &[], None).unwrap();
         assert!(
             !config
                 .database()
@@ -1018,6 +1167,7 @@ mod tests {
             Some(root(&[]).path()),
             &env(&[("DATABASE_URL", "postgres://u:se/cret@h/x")]),
             &[],
+            None,
         )
         .unwrap();
         assert!(!config.database().unwrap_err().to_string().contains("cret"));

@@ -294,15 +294,51 @@ fn an_unreadable_env_file_stops_a_migration() {
     assert!(!w.ran("rails"));
 }
 
+/// A dangling `.env.production` is a production install whose
+/// configuration cannot be read — not a development checkout. dotenv would
+/// skip the link and Mastodon would run without its configuration.
 #[test]
-fn a_dangling_env_symlink_is_skipped_as_dotenv_skips_a_missing_file() {
-    // dotenv skips Errno::ENOENT, which is what opening a dangling link gives.
+fn a_dangling_env_production_link_is_a_production_install_that_cannot_be_read() {
     let w = World::production();
-    symlink("/nonexistent/env", w.root.join(".env.production.local")).unwrap();
+    let env = w.root.join(".env.production");
+    fs::remove_file(&env).unwrap();
+    symlink("/etc/mastodon/env.production", &env).unwrap();
+    let message = format!(
+        "{} is a link to /etc/mastodon/env.production, which does not exist: Mastodon's \
+         dotenv skips it without a word, so Mastodon would run without this configuration. \
+         Restore /etc/mastodon/env.production, or remove the link if it is not needed.",
+        env.display()
+    );
+    // tootctl reads no configuration: production, RAILS_ENV injected.
+    w.cmd(w.shim("tootctl")).run().expect_code(0);
+    assert_eq!(
+        w.recorded_env("tootctl", "RAILS_ENV").as_deref(),
+        Some("production")
+    );
+    // A migration needs the database settings: refused, naming the link.
     let out = w.cmd(w.shim("rails")).arg("db:migrate").run();
-    assert_calm("dangling", &out);
-    out.expect_code(0);
-    assert!(w.ran("rails"));
+    out.expect_code(3);
+    assert_one_paragraph_naming("dangling", &out.stderr, &env, "is a link to");
+    assert!(out.stderr.contains(&message), "{}", out.stderr);
+    assert!(!w.ran("rails"));
+    // doctor: a production install, whose configuration fails.
+    let json = w.tootguard().args(["doctor", "--json"]).run().json();
+    let find = |id: &str| {
+        json.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        find("root")["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Mastodon production install")
+    );
+    assert_eq!(find("config")["level"], "fail");
+    assert_eq!(find("config")["message"], message);
 }
 
 #[test]

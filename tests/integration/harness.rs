@@ -265,6 +265,12 @@ impl Cmd {
         self
     }
 
+    /// No PATH at all in the child's environment.
+    pub fn env_remove_path(mut self) -> Self {
+        self.command.env_remove("PATH");
+        self
+    }
+
     pub fn dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.command.current_dir(dir);
         self

@@ -389,3 +389,84 @@ fn a_relative_mastodon_root_still_names_the_install_for_every_step() {
         Some(s.w.root.display().to_string())
     );
 }
+
+/// As root on an install another user owns, `bundle install` and `yarn
+/// install` run as that user with that user's rbenv shims first on PATH —
+/// not root's `bundle` — and the dry run says so.
+#[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root (run the suite as root, as CI does)"
+)]
+fn as_root_every_step_runs_as_the_owner_with_the_owners_ruby_and_the_dry_run_shows_it() {
+    let s = Setup::good();
+    let user = crate::harness::TestUser::create(&s.w.base().join("home"));
+    let shims = user.home.join(".rbenv/shims");
+    for name in ["bundle", "yarn"] {
+        crate::harness::write_executable(
+            &shims.join(name),
+            &crate::doctor::LOGGER
+                .replace("name=$(basename \"$0\")", "name=rbenv-$(basename \"$0\")"),
+        );
+    }
+    crate::harness::chown_tree(&user.home, user.uid, user.gid);
+    s.w.give_to(&user);
+    std::fs::set_permissions(&s.fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let out = s.upgrade(["--dry-run"]);
+    out.expect_code(0);
+    let path = format!("{}:{}", shims.display(), s.path());
+    for step in ["[2/7] bundle", "[3/7] yarn"] {
+        let block: String = out
+            .stdout
+            .split(&format!("{step}\n"))
+            .nth(1)
+            .unwrap()
+            .lines()
+            .take(4)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            block,
+            format!(
+                "  dir  {root}\n  user {name}\n  env  HOME={home} USER={name} LOGNAME={name} \
+                 PATH={path}\n  run  {shims}/{program} {args}\n",
+                root = s.w.root.display(),
+                name = user.name,
+                home = user.home.display(),
+                shims = shims.display(),
+                program = if step.ends_with("bundle") {
+                    "bundle"
+                } else {
+                    "yarn"
+                },
+                args = if step.ends_with("bundle") {
+                    "install"
+                } else {
+                    "install --immutable"
+                },
+            ),
+            "{}",
+            out.stdout
+        );
+    }
+
+    let out = s.upgrade([
+        "--yes",
+        "--from",
+        "bundle",
+        "--skip",
+        "pre-migrate",
+        "--skip",
+        "precompile",
+        "--skip",
+        "restart",
+        "--skip",
+        "post-migrate",
+    ]);
+    out.expect_code(0);
+    assert_eq!(
+        s.calls(),
+        ["rbenv-bundle install", "rbenv-yarn install --immutable"]
+    );
+}

@@ -831,10 +831,9 @@ fn config(inv: &Invocation, root: &Path) -> Check {
                 },
             )
         }
-        Err(e) => Check::new(ID, Status::Fail, e.to_owned()).fix(
-            "Fix that file and line (KEY=value per line; quote values with spaces, `#` or \
-             quotes in them), so Mastodon reads what you meant.",
-        ),
+        // The reader's message names the file, the problem and its fix.
+        Err(e) => Check::new(ID, Status::Fail, e.to_owned())
+            .fix("Do what the message says for that file, then run `tootguard doctor` again."),
     }
 }
 

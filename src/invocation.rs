@@ -205,19 +205,35 @@ impl Invocation {
 
 /// Every secret Mastodon would see — secret-named variables and the password
 /// inside a database URL — goes to the redactor before anything is printed.
+///
+/// A secret that is also the value of a setting that is not secret (a
+/// password equal to `DB_USER` or `DB_NAME`) is not registered: cutting it
+/// out of the text that shows that setting would only point at it.
 fn register_secrets(config: &MastodonConfig) {
+    let plain: std::collections::BTreeSet<&str> = config
+        .iter()
+        .filter(|(key, _)| {
+            !crate::redact::is_secret_name(key) && !crate::redact::is_database_url_name(key)
+        })
+        .filter_map(|(_, setting)| setting.value.known())
+        .collect();
+    let register = |secret: &str| {
+        if !plain.contains(secret) {
+            crate::redact::register(secret);
+        }
+    };
     for (key, setting) in config.iter() {
         let Some(value) = setting.value.known() else {
             continue;
         };
         if crate::redact::is_secret_name(key) {
-            crate::redact::register(value);
+            register(value);
         }
         if crate::redact::is_database_url_name(key)
             && let Ok(Some(password)) =
                 crate::config::database_url::parse(value).and_then(|url| url.password())
         {
-            crate::redact::register(&password);
+            register(&password);
         }
     }
 }

@@ -3,9 +3,17 @@
 //!
 //! Two nets, because one is not enough: values are shown as `***` by the name
 //! of their variable (anything named like a password, secret, key or token),
-//! and every known secret value — from the environment, from the `.env*`
-//! files, the password inside `DATABASE_URL` — is registered and cut out of
-//! any text before it reaches the terminal, whatever path produced it.
+//! wherever a value is shown (the child's environment, `KEY=VALUE`
+//! arguments, a database URL's password); and every known secret value —
+//! from the environment, from the `.env*` files, the password inside
+//! `DATABASE_URL` — of [`MIN_SCRUBBED`] bytes or more is registered and cut
+//! out of any text before it reaches the terminal, whatever path produced it.
+//!
+//! The second net spares short values and values that are also the value of
+//! a setting that is not secret (`DB_PASS=mastodon` with `DB_USER=mastodon`):
+//! cutting `mastodon` out of `/home/mastodon/live` would mangle every path
+//! and, worse, tell the reader what the password is. Such passwords are
+//! weak, and `doctor` says so.
 
 use std::sync::Mutex;
 
@@ -30,11 +38,15 @@ pub fn is_database_url_name(name: &str) -> bool {
     name.ends_with("DATABASE_URL")
 }
 
+/// Secrets shorter than this are masked where they are values, but not cut
+/// out of free text: a short word occurs in paths and names, and masking
+/// it there would point at it.
+pub const MIN_SCRUBBED: usize = 12;
+
 /// Remembers a secret value so that [`scrub`] removes it from any output.
-/// Values shorter than three bytes are not registered: masking every `a` in
-/// a message would hide the message, not the password.
+/// Values shorter than [`MIN_SCRUBBED`] bytes are not registered.
 pub fn register(secret: &str) {
-    if secret.len() < 3 {
+    if secret.len() < MIN_SCRUBBED {
         return;
     }
     let mut secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
@@ -101,14 +113,14 @@ mod tests {
 
     #[test]
     fn registered_secrets_and_their_percent_encoding_are_scrubbed() {
-        register("p@ss w/rd%");
-        let text = "a p@ss w/rd% and p%40ss%20w%2Frd%25 here";
+        register("p@ss w/rd%2026");
+        let text = "a p@ss w/rd%2026 and p%40ss%20w%2Frd%252026 here";
         assert_eq!(scrub(text), "a *** and *** here");
     }
 
     #[test]
-    fn very_short_values_are_not_registered() {
-        register("ab");
-        assert_eq!(scrub("abcab"), "abcab");
+    fn short_values_are_not_registered() {
+        register("mastodon");
+        assert_eq!(scrub("/home/mastodon/live"), "/home/mastodon/live");
     }
 }

@@ -30,20 +30,27 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
     let value = inv.var("RAILS_ENV");
     let set_production = Change::SetEnv("RAILS_ENV", "production".into());
     // `rails db:migrate RAILS_ENV=development`: Rake copies the argument into
-    // ENV before the application loads, so it wins over the environment.
-    let argument = inv
-        .rake_assignments()
-        .into_iter()
-        .rev()
-        .find_map(|(key, value)| (key == "RAILS_ENV").then_some(value));
-    if let Some(arg) = argument.as_deref().filter(|a| *a != "production") {
-        return Some(wrong(
-            inv,
-            root,
-            &format!("the argument RAILS_ENV={arg}"),
-            arg,
-        ));
+    // ENV before the application loads, so it wins over the environment;
+    // `rails console -e development` likewise (Rails sets RAILS_ENV from
+    // the option, after config/boot.rb has checked that it is present).
+    let option = environment_option(inv);
+    let argument = option.clone().or_else(|| {
+        inv.rake_assignments()
+            .into_iter()
+            .rev()
+            .find_map(|(key, value)| {
+                (key == "RAILS_ENV").then(|| (format!("RAILS_ENV={value}"), value))
+            })
+    });
+    if let Some((spelled, arg)) = argument.as_ref().filter(|(_, a)| a != "production") {
+        let what = if option.is_some() {
+            format!("the option {spelled}")
+        } else {
+            format!("the argument {spelled}")
+        };
+        return Some(wrong(inv, root, &what, arg));
     }
+    let argument = argument.map(|(_, value)| value);
     match value.as_deref().map(OsStr::to_string_lossy) {
         None => Some(
             Verdict::new(
@@ -66,10 +73,47 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
         Some(_) if argument.is_some() => Some(Verdict::new(
             ID,
             Level::Ok,
-            "the argument RAILS_ENV=production wins over the environment",
+            "production, given on the command line, wins over the environment",
         )),
         Some(other) => Some(wrong(inv, root, &format!("RAILS_ENV is {other:?}"), &other)),
     }
+}
+
+/// `rails … -e ENV` / `--environment ENV` (also `-eENV`, `-e=ENV`,
+/// `--environment=ENV`): how it was spelled and the environment it names.
+/// Rails' own commands (console, runner, server, dbconsole) take it.
+fn environment_option(inv: &Invocation) -> Option<(String, String)> {
+    if inv.tool != crate::invocation::Tool::Rails {
+        return None;
+    }
+    let args: Vec<&str> = inv
+        .args
+        .iter()
+        .map(|a| a.to_str().unwrap_or(""))
+        .take_while(|a| *a != "--")
+        .collect();
+    let mut found = None;
+    for (i, arg) in args.iter().enumerate() {
+        let next = || args.get(i + 1).map(|v| (*v).to_owned());
+        let value = match *arg {
+            "-e" | "--environment" => next(),
+            _ => arg
+                .strip_prefix("--environment=")
+                .or_else(|| arg.strip_prefix("-e="))
+                .or_else(|| arg.strip_prefix("-e"))
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
+        };
+        if let Some(value) = value {
+            let spelled = if arg.starts_with("--") || *arg == "-e" {
+                format!("{} {value}", arg.split('=').next().unwrap_or(arg))
+            } else {
+                (*arg).to_owned()
+            };
+            found = Some((spelled, value));
+        }
+    }
+    found
 }
 
 /// A value other than `production` on a production install: a warning, or a

@@ -160,7 +160,7 @@ fn message(checks: &[Value], id: &str) -> String {
     check(checks, id)["message"].as_str().unwrap().to_owned()
 }
 
-const IDS: [&str; 12] = [
+const IDS: [&str; 13] = [
     "shims",
     "sudo",
     "cron",
@@ -171,6 +171,7 @@ const IDS: [&str; 12] = [
     "node",
     "config",
     "database",
+    "db-password",
     "memory",
     "shell-env",
 ];

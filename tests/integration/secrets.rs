@@ -585,25 +585,64 @@ fn a_malformed_database_line_is_refused_without_showing_any_secret() {
     assert!(!ran_migration(&s), "the migration ran");
 }
 
+/// A short password that is part of the host name is hidden where it is a
+/// value — the URL's password — and the host name stays intact: cutting
+/// `ocalhos` out of `localhost` (`l***t`) would only point at it.
 #[test]
-fn a_database_url_password_that_is_part_of_the_host_name_is_still_hidden() {
-    // Hiding it may hide part of the host too (`l***t:6432`): a mangled
-    // host name is the price of never printing the password.
+fn a_short_database_url_password_inside_the_host_name_is_masked_as_a_value_only() {
     let (_pg, port) = listener();
     let s = file_scenario(&format!(
         "DATABASE_URL=postgres://mastodon:ocalhos@localhost:6432/mastodon_production\n\
          TOOTGUARD_DIRECT_DB_HOST=127.0.0.1\nTOOTGUARD_DIRECT_DB_PORT={port}\n"
     ));
     let outputs = migration_outputs(&s);
-    let mut secrets = all_secrets();
-    secrets.push("ocalhos");
     for (label, out) in &outputs {
-        assert_clean(label, out, &secrets);
+        assert_clean(label, out, &all_secrets());
+        let text = format!("{}{}", out.stdout, out.stderr);
+        assert!(!text.contains(":ocalhos@"), "{label}: {text}");
+        assert!(!text.contains("l***t"), "{label}: {text}");
     }
     outputs[0]
         .1
         .expect_code(0)
         .expect_stderr("migrating directly");
+    let json = s
+        .tootguard()
+        .args(["explain", "--json", "rails", "db:migrate"])
+        .run()
+        .json();
+    assert_eq!(json["database"]["host"], "localhost");
+}
+
+/// `DB_PASS=mastodon` on `mastodon`'s install: paths and names are shown
+/// as they are, the password nowhere as a value, and doctor calls it weak.
+#[test]
+fn a_password_equal_to_a_name_leaves_paths_and_names_intact_and_doctor_calls_it_weak() {
+    let (_pg, port) = listener();
+    let s = file_scenario(&format!(
+        "DB_HOST=127.0.0.1\nDB_PORT={port}\nDB_USER=mastodon\nDB_NAME=mastodon\nDB_PASS=mastodon\n"
+    ));
+    let out = s.tootguard().args(["explain", "rails", "db:migrate"]).run();
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("database mastodon as mastodon"),
+        "{}",
+        out.stdout
+    );
+    let json = s.tootguard().args(["doctor", "--json"]).run().json();
+    let row = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "db-password")
+        .unwrap()
+        .clone();
+    assert_eq!(row["level"], "warn", "{row:#}");
+    assert_eq!(
+        row["message"],
+        "DB_PASS is weak: it is shorter than 12 characters, or the same as the database user \
+         or name"
+    );
 }
 
 #[test]

@@ -826,3 +826,54 @@ fn an_empty_default_root_means_no_default_install() {
     assert_eq!(path_log(&w), "path tootctl version\n");
     assert!(!w.ran("tootctl"));
 }
+
+/// `rails console -e development`: Rails takes the environment from the
+/// option, so tootguard reads it as it reads RAILS_ENV.
+#[test]
+fn rails_environment_options_count_like_rails_env() {
+    let w = World::production();
+    for args in [
+        &["console", "-e", "development"][..],
+        &["console", "-edevelopment"],
+        &["runner", "--environment=development", "1"],
+        &["server", "--environment", "development"],
+    ] {
+        let out = w.cmd(w.shim("rails")).args(args).run();
+        out.expect_code(0);
+        let spelled = match args[1] {
+            "-e" => "-e development",
+            "--environment" | "--environment=development" => "--environment development",
+            other => other,
+        };
+        assert!(
+            out.stderr.starts_with(&format!(
+                "tootguard: warning: the option {spelled} on a production install ({}): Rails \
+                 will load the \"development\" environment",
+                w.root.display()
+            )),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("running with RAILS_ENV=production"),
+            "{}",
+            out.stderr
+        );
+        let strict = w
+            .cmd(w.shim("rails"))
+            .args(args)
+            .env("TOOTGUARD_STRICT", "1")
+            .run();
+        strict.expect_code(3);
+    }
+    // `-e production`: boot still needs RAILS_ENV, which tootguard sets.
+    let out = w
+        .cmd(w.shim("rails"))
+        .args(["console", "-e", "production"])
+        .run();
+    out.expect_code(0)
+        .expect_stderr("RAILS_ENV was not set; running with RAILS_ENV=production");
+    // rake has no such option: `-e` is rake's own (execute Ruby code).
+    let out = w.cmd(w.shim("rake")).args(["-e", "development"]).run();
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+}

@@ -183,6 +183,7 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
             out.push(node(&owner_env, dir, Some(&root.dir)));
             out.push(config(inv, &root.dir));
             out.push(database(inv));
+            out.push(db_password(inv));
         }
         _ => {
             let why = "not checked: no Mastodon install (see the `root` check)";
@@ -192,6 +193,7 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
             out.push(node(env, dir, None));
             out.push(Check::new("config", Status::Warn, why));
             out.push(Check::new("database", Status::Warn, why));
+            out.push(Check::new("db-password", Status::Warn, why));
         }
     }
     out.push(memory(env, dir));
@@ -840,6 +842,55 @@ fn config(inv: &Invocation, root: &Path) -> Check {
 /// The database endpoint, as configured, accepts a connection; behind
 /// PgBouncer, so does PostgreSQL's direct endpoint that migrations will use.
 /// The endpoints and the probe are the PgBouncer guard's own.
+/// The database password is not one a reader could guess: 12 characters
+/// or more, and not the database user's or database's name. Never shown.
+fn db_password(inv: &Invocation) -> Check {
+    const ID: &str = "db-password";
+    let db = match inv.config().map(|c| c.database()) {
+        Ok(Ok(db)) => db,
+        _ => {
+            return Check::new(
+                ID,
+                Status::Ok,
+                "not checked: the database settings cannot be read (see the `config` check)",
+            );
+        }
+    };
+    let Some(password) = db.password.filter(|p| !p.is_empty()) else {
+        return Check::new(
+            ID,
+            Status::Ok,
+            "no database password is set (PostgreSQL's peer or trust authentication)",
+        );
+    };
+    let weak = password.chars().count() < crate::redact::MIN_SCRUBBED
+        || db.user.as_deref() == Some(password.as_str())
+        || db.name.as_deref() == Some(password.as_str());
+    let variable = db.url_variable.unwrap_or("DB_PASS");
+    if !weak {
+        return Check::new(
+            ID,
+            Status::Ok,
+            format!("{variable} is set and not weak (not shown)"),
+        );
+    }
+    Check::new(
+        ID,
+        Status::Warn,
+        format!(
+            "{variable} is weak: it is shorter than {} characters, or the same as the database \
+             user or name",
+            crate::redact::MIN_SCRUBBED
+        ),
+    )
+    .fix(format!(
+        "Make a long random one (`openssl rand -hex 24`), give it to the database user as the \
+         postgres user (`ALTER ROLE {} PASSWORD '…';` in psql), and put the same value in \
+         {variable} in .env.production.",
+        db.user.as_deref().unwrap_or("mastodon")
+    ))
+}
+
 fn database(inv: &Invocation) -> Check {
     const ID: &str = "database";
     let route = match guards::pgbouncer::route(inv) {

@@ -139,9 +139,19 @@ const ENV_RUBY: &[u8] = b"#!/usr/bin/env ruby\n";
 /// arguments `env` would give it, runs the same program with the same
 /// arguments, and keeps tootguard to one start per command.
 pub fn runs_on_env_ruby(program: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut head = [0u8; ENV_RUBY.len()];
-    std::fs::File::open(program)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+    // Never blocks on a FIFO, reads nothing but the first line of a file.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(program)
+        .and_then(|mut f| {
+            if !f.metadata()?.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
+            std::io::Read::read_exact(&mut f, &mut head)
+        })
         .is_ok()
         && head == ENV_RUBY
 }

@@ -46,6 +46,7 @@ use invocation::Shim;
 /// flushed before returning. `std::env::args_os` still works: glibc hands
 /// argv to std's initialiser before `main` runs (so no musl build).
 pub fn enter(run: fn() -> u8) -> std::ffi::c_int {
+    open_standard_descriptors();
     // SAFETY: no other thread exists yet; ignoring a signal is always sound.
     unsafe {
         let _ = nix::sys::signal::signal(
@@ -56,6 +57,28 @@ pub fn enter(run: fn() -> u8) -> std::ffi::c_int {
     let code = run();
     let _ = std::io::Write::flush(&mut std::io::stdout());
     std::ffi::c_int::from(code)
+}
+
+/// Makes descriptors 0, 1 and 2 valid (`/dev/null`) when tootguard was
+/// started with one closed (`2>&-`, some cron and daemon set-ups), as std's
+/// runtime start-up would have: otherwise the first file or socket
+/// tootguard opens becomes "standard error", and a message printed while it
+/// is open goes into `.env.production` or the PostgreSQL probe. The program
+/// tootguard execs inherits `/dev/null` there, as it would from any Rust
+/// program in between.
+fn open_standard_descriptors() {
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD only asks about a descriptor; open(2) takes a
+        // NUL-terminated path. No other thread exists yet.
+        unsafe {
+            if nix::libc::fcntl(fd, nix::libc::F_GETFD) == -1
+                && nix::errno::Errno::last() == nix::errno::Errno::EBADF
+            {
+                // The lowest free descriptor: this one.
+                nix::libc::open(c"/dev/null".as_ptr(), nix::libc::O_RDWR);
+            }
+        }
+    }
 }
 
 /// Defines a binary's C `main`, which runs `$entry` through [`enter`].

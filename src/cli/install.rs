@@ -215,6 +215,13 @@ pub fn path_advice(dir: &Path, me: &SelfId, system: bool) -> PathAdvice {
         let name = shim.name();
         match resolve::first_on_path(name, &path, &cwd) {
             Some(found) if me.is(&found) => {}
+            // A file of the admin's that install left in place.
+            Some(found) if found == dir.join(name) => warnings.push(format!(
+                "{} is not tootguard's and was left in place: typing `{name}` runs it, not \
+                 tootguard{}.",
+                found.display(),
+                spellings_of(shim)
+            )),
             Some(found) if on_path => {
                 rbenv |= is_rbenv_shims(found.parent());
                 warnings.push(format!(

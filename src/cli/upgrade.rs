@@ -501,10 +501,10 @@ impl Upgrade {
         Err(Stop::new(describe(status), step).detail(match cleared {
             Ok(()) => "The asset cache is cleared; add the swap, then resume.".to_owned(),
             Err(e) => format!(
-                "Clearing the asset cache failed too ({e}): run `RAILS_ENV=production bin/rake \
-                 tmp:cache:clear` in {} before retrying, or the retry reports success and keeps \
-                 the old assets.",
-                self.root.dir.display()
+                "Clearing the asset cache failed too ({e}): run `cd {} && RAILS_ENV=production \
+                 bin/rake tmp:cache:clear` before retrying, or the retry reports success and \
+                 keeps the old assets.",
+                quote(self.root.dir.as_os_str())
             ),
         }))
     }

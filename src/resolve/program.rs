@@ -186,7 +186,7 @@ impl PathSearch {
                     "the only {name} on PATH that is not tootguard, {}, cannot be executed (no \
                      execute permission for this user). Fix it with `chmod +x {}`.",
                     candidate.display(),
-                    candidate.display()
+                    crate::quote::word(candidate.as_os_str())
                 ),
             ));
         }

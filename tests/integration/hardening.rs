@@ -1056,3 +1056,119 @@ fn a_copy_of_tootguard_as_bin_rails_is_named_a_copy_not_a_link() {
         program.display()
     ));
 }
+
+/// Every command tootguard prints is safe to paste: a root whose path has
+/// a space is quoted as one word.
+#[test]
+fn fix_commands_quote_paths_with_spaces() {
+    let w = World::bare();
+    let root = w.base().join("my live");
+    w.make_root(&root);
+    fs::write(root.join(".env.production"), "X=1\n").unwrap();
+    let program = root.join("bin/tootctl");
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = w.cmd(w.shim("tootctl")).dir(&root).run();
+    // execve needs an execute bit, even for root.
+    out.expect_code(126)
+        .expect_stderr(&format!("`chmod +x '{}'`", program.display()));
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+    let group = root.join("bin");
+    fs::set_permissions(&group, fs::Permissions::from_mode(0o775)).unwrap();
+    w.cmd(w.shim("tootctl"))
+        .dir(&root)
+        .run()
+        .expect_code(3)
+        .expect_stderr(&format!("`chmod go-w '{}'`", group.display()));
+}
+
+#[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root to give the install to a uid without a name (run the suite as root, as CI does)"
+)]
+fn the_ownership_fix_for_an_orphaned_install_quotes_its_path() {
+    let w = World::bare();
+    let root = w.base().join("my live");
+    w.make_root(&root);
+    fs::set_permissions(w.base(), fs::Permissions::from_mode(0o755)).unwrap();
+    crate::harness::chown_tree(&root, 4242, 4242);
+    let out = w.cmd(w.shim("tootctl")).dir(&root).run();
+    out.expect_code(3).expect_stderr(&format!(
+        "`chown -R mastodon:mastodon '{}'`",
+        root.display()
+    ));
+}
+
+/// doctor opens every file it reads without blocking and reads at most a
+/// little of it: a FIFO or a link to /dev/zero ends it neither in a hang
+/// nor out of memory.
+#[test]
+fn doctor_neither_hangs_nor_eats_memory_on_special_files() {
+    for file in ["package.json", ".ruby-version", "lib/mastodon/version.rb"] {
+        for kind in ["fifo", "zero"] {
+            let w = World::production();
+            let path = w.root.join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            match kind {
+                "fifo" => nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap(),
+                _ => symlink("/dev/zero", &path).unwrap(),
+            }
+            let out = w.tootguard().args(["doctor", "--json"]).run();
+            let label = format!("{file} as a {kind}");
+            assert!(
+                out.elapsed < Duration::from_secs(10),
+                "{label}: {:?}",
+                out.elapsed
+            );
+            assert_json(&label, &out);
+            assert!(
+                out.stdout.contains("not a regular file"),
+                "{label}: {}",
+                out.stdout
+            );
+        }
+    }
+}
+
+/// Started with 0, 1 or 2 closed, tootguard makes them /dev/null before it
+/// opens anything, so nothing it opens becomes "standard error"; the
+/// program it runs sees /dev/null there.
+#[test]
+fn closed_standard_descriptors_become_dev_null_before_anything_is_opened() {
+    for fd in 0..=2 {
+        let w = World::production();
+        crate::harness::write_executable(
+            &w.root.join("bin/rails"),
+            // Read in command substitutions: the shell's own descriptors
+            // stay as they are while a child reads them.
+            "#!/bin/sh\na=$(readlink /proc/$$/fd/0 || echo closed)\nb=$(readlink /proc/$$/fd/1 || echo closed)\nc=$(readlink /proc/$$/fd/2 || echo closed)\nprintf '%s\\n' \"$a\" \"$b\" \"$c\" > \"$TG_RECORD/fds\"\n",
+        );
+        // A migration: the .env files are opened, and a warning is printed
+        // (a pooler likely on another port).
+        fs::write(
+            w.root.join(".env.production"),
+            "DB_HOST=127.0.0.1\nDB_PORT=5432\nPREPARED_STATEMENTS=false\n",
+        )
+        .unwrap();
+        let (_listener, port) = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let p = l.local_addr().unwrap().port();
+            (l, p)
+        };
+        let script = format!(
+            "exec {} db:migrate DB_PORT={port} {fd}<&-",
+            w.shim("rails").display()
+        );
+        let out = w.cmd("/bin/sh").args(["-c", &script]).run();
+        out.expect_code(0);
+        let fds = fs::read_to_string(w.record.join("fds")).unwrap();
+        let lines: Vec<&str> = fds.lines().collect();
+        assert_eq!(lines.len(), 3, "{fd}: {fds}");
+        assert_eq!(lines[fd], "/dev/null", "fd {fd} closed: {fds}");
+        let config = fs::read_to_string(w.root.join(".env.production")).unwrap();
+        assert!(
+            !config.contains("tootguard"),
+            "a message went into the file: {config}"
+        );
+    }
+}

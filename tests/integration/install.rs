@@ -145,3 +145,88 @@ fn install_says_when_its_directory_is_not_on_path() {
     out.expect_code(0).expect_stderr("is not on PATH");
     assert!(out.stdout.contains("export PATH="));
 }
+
+#[test]
+fn install_says_plainly_when_its_directory_is_not_on_path_and_nothing_when_it_is_first() {
+    let w = World::bare();
+    let dir = w.base().join("bin");
+    let out = w
+        .tootguard()
+        .args(["install", "--no-completions", "--dir"])
+        .arg(&dir)
+        .env("PATH", "/usr/bin:/bin")
+        .run();
+    out.expect_code(0);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "tootguard: warning: {} is not on PATH: typing `rails`, `rake`, `tootctl`, `ruby` \
+             or `bundle` will not find the shims.\n",
+            dir.display()
+        )
+    );
+    assert!(!out.stderr.contains("PATH finds"));
+    // First on PATH: no warning, no line to add.
+    let out = w
+        .tootguard()
+        .args(["install", "--no-completions", "--dir"])
+        .arg(&dir)
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
+        .run();
+    out.expect_code(0);
+    assert_eq!(out.stderr, "");
+    assert!(!out.stdout.contains("export PATH"), "{}", out.stdout);
+}
+
+#[test]
+fn install_names_a_foreign_file_it_left_in_its_directory() {
+    let w = World::bare();
+    let dir = w.base().join("bin");
+    write_executable(&dir.join("rake"), "#!/bin/sh\necho mine\n");
+    let out = w
+        .tootguard()
+        .args(["install", "--no-completions", "--dir"])
+        .arg(&dir)
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
+        .run();
+    out.expect_code(1).expect_stderr(&format!(
+        "tootguard: warning: {} is not tootguard's and was left in place: typing `rake` runs \
+         it, not tootguard.",
+        dir.join("rake").display()
+    ));
+}
+
+#[test]
+fn install_says_where_it_writes_completions_and_writes_none_when_asked() {
+    let w = World::bare();
+    let dir = w.base().join("bin");
+    let home = w.base();
+    let out = w.tootguard().args(["install", "--dir"]).arg(&dir).run();
+    out.expect_code(0);
+    for line in [
+        format!(
+            "bash completions: {} (tootguard, tootctl, rails, rake)",
+            home.join(".local/share/bash-completion/completions")
+                .display()
+        ),
+        format!(
+            "fish completions: {} (tootguard.fish, tootctl.fish, rails.fish)",
+            home.join(".config/fish/completions").display()
+        ),
+    ] {
+        assert!(out.stdout.contains(&line), "{line}\n{}", out.stdout);
+    }
+    let w = World::bare();
+    let out = w
+        .tootguard()
+        .args(["install", "--no-completions", "--dir"])
+        .arg(&dir)
+        .run();
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("shell completions: not installed (--no-completions)")
+    );
+    assert!(!w.base().join(".local/share").exists());
+    assert!(!w.base().join(".config").exists());
+}

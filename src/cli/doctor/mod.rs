@@ -306,7 +306,7 @@ fn version(root: &Path) -> Check {
     let file = root.join("lib/mastodon/version.rb");
     let fix = "Check that the checkout is complete: `git status` in the install, and \
                `git checkout vX.Y.Z` of the release you mean to run.";
-    match fs::read(&file) {
+    match read_small(&file) {
         Err(e) => Check::new(
             ID,
             Status::Warn,
@@ -316,7 +316,7 @@ fn version(root: &Path) -> Check {
             ),
         )
         .fix(fix),
-        Ok(bytes) => match parse_version_rb(&String::from_utf8_lossy(&bytes)) {
+        Ok(text) => match parse_version_rb(&text) {
             Some(v) => Check::new(
                 ID,
                 Status::Ok,
@@ -459,9 +459,26 @@ fn ruby(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
     const ID: &str = "ruby";
     let rbenv = "with rbenv, add `eval \"$(rbenv init -)\"` to ~/.bashrc so ~/.rbenv/shims \
                  comes first on PATH, then open a new shell";
-    let wanted = root
-        .and_then(|r| fs::read(r.join(".ruby-version")).ok())
-        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+    let file = root.map(|r| r.join(".ruby-version"));
+    let read = file.as_deref().map(read_small);
+    if let (Some(file), Some(Err(e))) = (&file, &read)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Check::new(
+            ID,
+            Status::Warn,
+            format!(
+                "cannot tell which Ruby the install wants: cannot read {} ({e})",
+                file.display()
+            ),
+        )
+        .fix(
+            "Restore .ruby-version from the Mastodon checkout (`git checkout -- .ruby-version`).",
+        );
+    }
+    let wanted = read
+        .and_then(Result::ok)
+        .map(|text| text.trim().to_owned())
         .map(|v| v.strip_prefix("ruby-").map(str::to_owned).unwrap_or(v))
         .filter(|v| !v.is_empty());
     let install = match &wanted {
@@ -559,10 +576,10 @@ fn node(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
     let package = root.map(|r| r.join("package.json"));
     let engines: Result<Option<String>, String> = match &package {
         None => Ok(None),
-        Some(file) => match fs::read(file) {
+        Some(file) => match read_small(file) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(format!("cannot read {}: {e}", file.display())),
-            Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+            Ok(text) => serde_json::from_str::<Value>(&text)
                 .map(|v| v["engines"]["node"].as_str().map(str::to_owned))
                 .map_err(|e| format!("cannot read {}: {e}", file.display())),
         },

@@ -680,12 +680,7 @@ fn doctor_tells_a_sudoer_that_sudo_runs_are_not_guarded_without_a_system_install
         .dir(&s.w.root)
         .run();
     let checks: Value = serde_json::from_str(&out.stdout).unwrap();
-    let sudo = checks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "sudo")
-        .unwrap();
+    let sudo = crate::harness::row(&checks, "sudo");
     // /usr/local/bin has no tootguard on this machine (the system install
     // is proven in spellings.rs, in a mount namespace of its own).
     assert_eq!(sudo["level"], "warn", "{sudo:#}");

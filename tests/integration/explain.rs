@@ -20,12 +20,7 @@ fn explain_json_shows_the_injection_and_runs_nothing() {
     assert_eq!(json["mastodon_root"], w.root.display().to_string());
     assert_eq!(json["env"], serde_json::json!({"RAILS_ENV": "production"}));
     assert_eq!(json["would_exec"], true);
-    let rails_env = json["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "rails-env")
-        .unwrap();
+    let rails_env = crate::harness::row(&json["checks"], "rails-env");
     assert_eq!(rails_env["level"], "notice");
     assert!(!w.ran("tootctl"), "explain must not run the program");
 }
@@ -73,12 +68,7 @@ fn explain_json_shows_a_missing_program_as_null_with_a_block() {
     assert_eq!(json["program"], serde_json::Value::Null);
     assert_eq!(json["mastodon_root"], serde_json::Value::Null);
     assert_eq!(json["would_exec"], false);
-    let program = json["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "program")
-        .expect("a program check");
+    let program = crate::harness::row(&json["checks"], "program");
     assert_eq!(program["level"], "block");
 }
 

@@ -257,12 +257,7 @@ fn explain_and_doctor_report_a_broken_env_file_as_json() {
 
         let out = w.tootguard().args(["doctor", "--json"]).run();
         let json = assert_json(label, &out);
-        let config = json
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "config")
-            .unwrap();
+        let config = crate::harness::row(&json, "config");
         assert_eq!(config["level"], "fail", "{label}: {config:#}");
         assert!(
             out.elapsed < Duration::from_secs(5),
@@ -323,14 +318,7 @@ fn a_dangling_env_production_link_is_a_production_install_that_cannot_be_read() 
     assert!(!w.ran("rails"));
     // doctor: a production install, whose configuration fails.
     let json = w.tootguard().args(["doctor", "--json"]).run().json();
-    let find = |id: &str| {
-        json.as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let find = |id: &str| crate::harness::row(&json, id);
     assert!(
         find("root")["message"]
             .as_str()
@@ -511,12 +499,7 @@ fn a_mastodon_root_that_does_not_exist_or_is_a_file_is_an_error_everywhere() {
             .run();
         out.expect_code(1);
         let json = assert_json("doctor", &out);
-        let check = json
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "root")
-            .unwrap();
+        let check = crate::harness::row(&json, "root");
         assert_eq!(check["level"], "fail", "{check:#}");
         assert!(!w.ran("tootctl"));
     }
@@ -999,9 +982,7 @@ fn a_broken_install_in_the_working_directory_is_reported_never_skipped_for_anoth
     ignore = "needs root to run as a user who cannot read bin/ (run the suite as root, as CI does)"
 )]
 fn an_unreadable_bin_directory_is_reported_with_the_fix() {
-    let w = World::production();
-    let user = crate::harness::TestUser::create(&w.base().join("home"));
-    w.give_to(&user);
+    let (w, user) = World::production_owned_by_a_user();
     fs::set_permissions(w.root.join("bin"), fs::Permissions::from_mode(0o600)).unwrap();
     let out = w.cmd_as(&user, w.shim("tootctl")).run();
     out.expect_code(126).expect_stderr(&format!(

@@ -531,3 +531,25 @@ impl ClosedPort {
         }
     }
 }
+
+/// The entry with this `id` in a JSON list of checks (doctor's output,
+/// explain's `checks`).
+#[track_caller]
+pub fn row(list: &serde_json::Value, id: &str) -> serde_json::Value {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list:#}"))
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {list:#}"))
+        .clone()
+}
+
+impl World {
+    /// A production install owned by a user of its own (needs root).
+    pub fn production_owned_by_a_user() -> (World, TestUser) {
+        let w = World::production();
+        let user = TestUser::create(&w.base().join("home"));
+        w.give_to(&user);
+        (w, user)
+    }
+}

@@ -172,12 +172,7 @@ fn explain_reports_the_memory_check_with_its_figures() {
         .env("TOOTGUARD_MEMINFO", &info)
         .run()
         .json();
-    let check = json["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "memory")
-        .expect("a memory check");
+    let check = crate::harness::row(&json["checks"], "memory");
     assert_eq!(check["level"], "block");
     assert!(
         check["message"]

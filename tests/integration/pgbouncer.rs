@@ -25,13 +25,8 @@ fn env_production(w: &World, text: &str) {
     fs::write(w.root.join(".env.production"), text).unwrap();
 }
 
-fn check<'a>(json: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    json["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no {id} check in {json:#}"))
+fn check(json: &serde_json::Value, id: &str) -> serde_json::Value {
+    crate::harness::row(&json["checks"], id)
 }
 
 #[test]

@@ -630,13 +630,7 @@ fn a_password_equal_to_a_name_leaves_paths_and_names_intact_and_doctor_calls_it_
         out.stdout
     );
     let json = s.tootguard().args(["doctor", "--json"]).run().json();
-    let row = json
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "db-password")
-        .unwrap()
-        .clone();
+    let row = crate::harness::row(&json, "db-password");
     assert_eq!(row["level"], "warn", "{row:#}");
     assert_eq!(
         row["message"],

@@ -636,12 +636,7 @@ fn rbenvs_shims_first_on_path_are_named_by_install_doctor_and_explain_with_the_l
 
     let (out, _) = i.run(&format!("{tootguard} doctor --json"), &i.root, &path);
     let checks: Value = serde_json::from_str(&out.stdout).unwrap();
-    let shims = checks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "shims")
-        .unwrap();
+    let shims = crate::harness::row(&checks, "shims");
     assert_eq!(shims["level"], "warn");
     assert_eq!(
         shims["message"],

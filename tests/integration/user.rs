@@ -165,9 +165,7 @@ fn the_owners_rbenv_shims_come_first_on_path() {
     ignore = "needs root (run the suite as root, as CI does)"
 )]
 fn root_judges_the_env_files_by_what_the_owner_will_be_able_to_read() {
-    let w = World::production();
-    let user = crate::harness::TestUser::create(&w.base().join("home"));
-    w.give_to(&user);
+    let (w, user) = World::production_owned_by_a_user();
     let env = w.root.join(".env.production");
     fs::write(&env, "DB_PORT=5432\n").unwrap();
     std::os::unix::fs::chown(&env, Some(0), Some(0)).unwrap();
@@ -186,13 +184,7 @@ fn root_judges_the_env_files_by_what_the_owner_will_be_able_to_read() {
     out.expect_code(3).expect_stderr(&expected);
     assert!(!w.ran("rails"));
     let json = w.tootguard().args(["doctor", "--json"]).run().json();
-    let config = json
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "config")
-        .unwrap()
-        .clone();
+    let config = crate::harness::row(&json, "config");
     assert_eq!(config["level"], "fail");
     assert_eq!(config["message"], expected);
 
@@ -216,9 +208,7 @@ fn root_judges_the_env_files_by_what_the_owner_will_be_able_to_read() {
     ignore = "needs root (run the suite as root, as CI does)"
 )]
 fn root_is_told_when_the_owner_cannot_read_a_file_argument() {
-    let w = World::production();
-    let user = crate::harness::TestUser::create(&w.base().join("home"));
-    w.give_to(&user);
+    let (w, user) = World::production_owned_by_a_user();
     let private = w.base().join("root-only");
     fs::create_dir_all(&private).unwrap();
     fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();

@@ -49,7 +49,7 @@ complete -c tootguard -n "__fish_tootguard_using_subcommand explain" -s h -l hel
 complete -c tootguard -n "__fish_tootguard_using_subcommand explain" -s V -l version -d 'Print version'
 complete -c tootguard -n "__fish_tootguard_using_subcommand install" -l dir -d 'Where to create the shims [default: ~/.local/bin]' -r -F
 complete -c tootguard -n "__fish_tootguard_using_subcommand install" -l system -d 'For every user and for sudo: shims in /usr/local/bin, completions in the system\'s directories (needs root)'
-complete -c tootguard -n "__fish_tootguard_using_subcommand install" -l force -d 'Replace files of these names that are not tootguard links'
+complete -c tootguard -n "__fish_tootguard_using_subcommand install" -l force -d 'Replace files of these names that are not tootguard links (each is kept as NAME.tootguard-orig, which uninstall puts back)'
 complete -c tootguard -n "__fish_tootguard_using_subcommand install" -l no-completions -d 'Do not install shell completions'
 complete -c tootguard -n "__fish_tootguard_using_subcommand install" -s h -l help -d 'Print help'
 complete -c tootguard -n "__fish_tootguard_using_subcommand install" -s V -l version -d 'Print version'

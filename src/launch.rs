@@ -13,6 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::exec::{self, Plan};
+use crate::exit::Failure;
 use crate::guards::{self, Verdict};
 use crate::invocation::{Invocation, Shim, Tool};
 use crate::marker::{Guarded, Markers, Origin};
@@ -124,7 +125,7 @@ pub fn decide(
     // bypassed (an outer layer of this process checked its own already).
     let trust = match (&inv, guarding) {
         (Some(inv), Guarding::Here | Guarding::Bypass) => match &inv.root {
-            Some(root) => resolve::untrusted(root, inv.tool).map_err(|u| u.into_error()),
+            Some(root) => resolve::untrusted(root, inv.tool, &inv.env).map_err(|u| u.into_error()),
             None => Ok(()),
         },
         _ => Ok(()),
@@ -143,6 +144,13 @@ pub fn decide(
     if let (Some(c), Some(_), Some(cwd)) = (carried, &changes.cwd, &cwd) {
         for path in &c.paths {
             absolutize(&mut args[path.index], path.prefix, cwd);
+        }
+        // Bundler reads a relative BUNDLE_GEMFILE from where it runs.
+        if let Some(gemfile) = env
+            .get("BUNDLE_GEMFILE")
+            .filter(|g| Path::new(g).is_relative() && !g.is_empty())
+        {
+            changes.set_env("BUNDLE_GEMFILE", Some(cwd.join(gemfile).into_os_string()));
         }
     }
     let plan = trust
@@ -194,19 +202,53 @@ fn install_of(
     env: &Env,
     cwd: Option<&Path>,
 ) -> anyhow::Result<Option<Root>> {
-    Ok(match (&carried.install, cwd) {
-        (InstallFrom::Lookup, cwd) => resolve::find_root(env, cwd, carried.tool)?,
-        (InstallFrom::Script { index, dir }, Some(cwd)) => {
-            let base = dir
-                .as_ref()
-                .map_or_else(|| cwd.to_path_buf(), |d| cwd.join(d));
-            resolve::root_of_script(carried.tool, Path::new(&args[*index]), &base)
+    // With the working directory gone, only absolute paths still name
+    // something: "/" stands in for it, and a relative path cannot be
+    // resolved — which is refused rather than passed through unguarded.
+    let gone = || {
+        Failure::error(
+            crate::exit::FAILURE,
+            "cannot tell which install this command belongs to: it names a path relative to the \
+             working directory, which cannot be read (was it deleted?). Change to an existing \
+             directory, or give the path in full.",
+        )
+    };
+    let absolute = |path: &OsStr| Path::new(path).is_absolute();
+    Ok(match &carried.install {
+        InstallFrom::Lookup => {
+            // `rails new blog` makes an app of one's own: never the default
+            // install's, like rake.
+            let creating = carried.tool == Tool::Rails
+                && args.get(carried.args_from).is_some_and(|a| a == "new");
+            let tool = if creating { Tool::Rake } else { carried.tool };
+            resolve::find_root(env, cwd, tool)?
         }
-        (InstallFrom::Bundle { gemfile }, Some(cwd)) => {
-            resolve::root_of_bundle(gemfile.as_deref(), env, cwd)
+        InstallFrom::Script { index, dir } => {
+            let script = &args[*index];
+            let base = match (cwd, dir) {
+                (Some(cwd), Some(dir)) => cwd.join(dir),
+                (Some(cwd), None) => cwd.to_path_buf(),
+                (None, Some(dir)) if absolute(dir) => PathBuf::from(dir),
+                (None, None) if absolute(script) => PathBuf::from("/"),
+                (None, _) => return Err(gone()),
+            };
+            resolve::root_of_script(carried.tool, Path::new(script), &base)
         }
-        // A script or Gemfile relative to a directory that is gone.
-        (_, None) => None,
+        InstallFrom::Bundle { gemfile } => match cwd {
+            Some(cwd) => resolve::root_of_bundle(gemfile.as_deref(), env, cwd),
+            None => {
+                let named = gemfile
+                    .clone()
+                    .or_else(|| env.get("BUNDLE_GEMFILE"))
+                    .filter(|g| !g.is_empty());
+                match named {
+                    Some(g) if absolute(&g) => {
+                        resolve::root_of_bundle(Some(&g), env, Path::new("/"))
+                    }
+                    _ => return Err(gone()),
+                }
+            }
+        },
     })
 }
 

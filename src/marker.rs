@@ -10,7 +10,7 @@
 //! through wrappers (a shell script that execs tootguard): the environment
 //! never grows, so a loop can neither hang nor end in `E2BIG`.
 //!
-//! `TOOTGUARD_LAYER=<origin>[:<root>]` says which process that marker was
+//! `TOOTGUARD_LAYER=<origin>/<n>[:<root>]` says which process that marker was
 //! written for and, with `:<root>` (empty when no install was found),
 //! that the process's command has been guarded. One command can pass
 //! through several shims, all in one process, since each step is an exec:
@@ -43,8 +43,13 @@ use crate::settings::Env;
 pub const EXEC: &str = "TOOTGUARD_EXEC";
 /// The layer marker: `<origin>[:<guarded root>]`.
 pub const LAYER: &str = "TOOTGUARD_LAYER";
-/// More nested shims than this is a loop, not an admin's script.
-const MAX_DEPTH: u32 = 16;
+/// More shims than this one after another in one process (each an exec)
+/// is a loop, not a command passing through its layers.
+const MAX_CHAIN: u32 = 16;
+/// More shims than this inside each other across processes is a loop too
+/// (a wrapper that starts tootguard as a child): far above what nested
+/// commands do (a rake task running `tootctl` running `ruby`…).
+const MAX_DEPTH: u32 = 64;
 
 /// A process, or any child of one, as the layer marker names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +121,8 @@ pub enum Guarded {
 #[derive(Debug, Clone)]
 pub struct Markers {
     depth: u32,
+    /// Shims exec'd one after another in this very process so far.
+    chain: u32,
     /// The program the last shim exec'd, when the marker names one.
     program: Option<PathBuf>,
     /// The layer marker, when it speaks for this very process.
@@ -142,7 +149,7 @@ impl Markers {
                 ))
             })
             .unwrap_or((0, None));
-        let here = env.get(LAYER).and_then(|layer| {
+        let layer = env.get(LAYER).and_then(|layer| {
             let bytes = layer.as_encoded_bytes();
             let (origin, guarded) = match bytes.iter().position(|&b| b == b':') {
                 Some(colon) => {
@@ -156,12 +163,28 @@ impl Markers {
                 }
                 None => (bytes, Guarded::No),
             };
+            // `<origin>/<chain>`.
+            let (origin, chain) = match origin.iter().position(|&b| b == b'/') {
+                Some(slash) => (
+                    &origin[..slash],
+                    std::str::from_utf8(&origin[slash + 1..])
+                        .ok()
+                        .and_then(|c| c.parse::<u32>().ok())
+                        .unwrap_or(0),
+                ),
+                None => (origin, 0),
+            };
             Origin::parse(origin)
                 .filter(|o| o.is_this_process())
-                .map(|_| guarded)
+                .map(|_| (guarded, chain))
         });
+        let (here, chain) = match layer {
+            Some((guarded, chain)) => (Some(guarded), chain),
+            None => (None, 0),
+        };
         Markers {
             depth,
+            chain,
             program,
             here,
         }
@@ -196,15 +219,26 @@ impl Markers {
                 ),
             ));
         }
-        if self.depth >= MAX_DEPTH {
+        if self.chain >= MAX_CHAIN || self.depth >= MAX_DEPTH {
+            let how = if self.chain >= MAX_CHAIN {
+                format!(
+                    "{} tootguard shims ran one after another in one process",
+                    self.chain
+                )
+            } else {
+                format!("{} tootguard shims ran inside each other", self.depth)
+            };
+            let root = if crate::invocation::Tool::from_name(OsStr::new(name)).is_some() {
+                format!(", or set MASTODON_ROOT so tootguard runs the install's own bin/{name}")
+            } else {
+                String::new()
+            };
             return Err(Failure::error(
                 NOT_FOUND,
                 format!(
-                    "loop: {} tootguard shims ran inside each other; the last one ran {}. \
-                     Something on PATH named {name} (a wrapper script?) runs tootguard again. \
-                     Check `type -a {name}` and remove the wrapper, or set MASTODON_ROOT so \
-                     tootguard runs the install's own bin/{name}.",
-                    self.depth,
+                    "loop: {how}; the last one ran {}. Something on PATH named {name} (a \
+                     wrapper script?) runs tootguard again. Check `type -a {name}` and remove \
+                     the wrapper{root}.",
                     target.display(),
                 ),
             ));
@@ -223,7 +257,11 @@ impl Markers {
     ) -> [(&'static str, OsString); 2] {
         let mut exec = OsString::from(format!("{}:", self.depth.saturating_add(1)));
         exec.push(program.as_os_str());
-        let mut layer = OsString::from(origin.write());
+        let mut layer = OsString::from(format!(
+            "{}/{}",
+            origin.write(),
+            self.chain.saturating_add(1)
+        ));
         match guarded {
             Guarded::No => {}
             Guarded::WithoutInstall => layer.push(":"),
@@ -285,6 +323,18 @@ mod tests {
     }
 
     #[test]
+    fn the_chain_counts_execs_in_this_process_only() {
+        let here = Origin::this_process().write();
+        let m = markers(Some("20:/x"), Some(format!("{here}/5:/srv")));
+        assert_eq!((m.depth, m.chain), (20, 5));
+        let [_, (_, layer)] = m.for_child(Path::new("/y"), Origin::this_process(), &Guarded::No);
+        assert!(layer.to_str().unwrap().ends_with("/6"), "{layer:?}");
+        // Another process's layer: a new chain.
+        let m = markers(Some("20:/x"), Some("1.1/9:/srv".to_owned()));
+        assert_eq!((m.depth, m.chain), (20, 0));
+    }
+
+    #[test]
     fn markers_for_a_child_count_one_deeper_and_name_the_origin() {
         let m = markers(Some("3:/a"), None);
         let origin = Origin {
@@ -294,11 +344,11 @@ mod tests {
         let [(exec_name, exec), (layer_name, layer)] =
             m.for_child(Path::new("/b"), origin, &Guarded::In("/srv/l".into()));
         assert_eq!((exec_name, exec.to_str()), (EXEC, Some("4:/b")));
-        assert_eq!((layer_name, layer.to_str()), (LAYER, Some("10.9:/srv/l")));
+        assert_eq!((layer_name, layer.to_str()), (LAYER, Some("10.9/1:/srv/l")));
         let [_, (_, layer)] =
             m.for_child(Path::new("/b"), Origin { pid: None, ppid: 7 }, &Guarded::No);
-        assert_eq!(layer.to_str(), Some("*.7"));
+        assert_eq!(layer.to_str(), Some("*.7/1"));
         let [_, (_, layer)] = m.for_child(Path::new("/b"), origin, &Guarded::WithoutInstall);
-        assert_eq!(layer.to_str(), Some("10.9:"));
+        assert_eq!(layer.to_str(), Some("10.9/1:"));
     }
 }

@@ -113,7 +113,8 @@ fn ruby(args: &[OsString], start: usize) -> Spelling {
         if let Some(long) = bytes.strip_prefix(b"--") {
             match ruby_long_option(long) {
                 Ok(takes_next) => i += 1 + usize::from(takes_next),
-                Err(why) => return Spelling::PassThrough(why),
+                Err(Unknown) => return guessed(args, i + 1, start),
+                Err(Known(why)) => return Spelling::PassThrough(why),
             }
             continue;
         }
@@ -147,7 +148,7 @@ fn ruby(args: &[OsString], start: usize) -> Spelling {
                 b'h' => return Spelling::PassThrough("ruby -h prints ruby's help"),
                 b'S' => return Spelling::PassThrough("ruby -S looks the script up on PATH"),
                 b'x' => return Spelling::PassThrough("ruby -x skips text before the script"),
-                _ => return Spelling::PassThrough("a ruby option tootguard does not know"),
+                _ => return guessed(args, i + 1, start),
             }
         }
         i += 1;
@@ -178,22 +179,48 @@ fn ruby(args: &[OsString], start: usize) -> Spelling {
     })
 }
 
+/// Why a ruby option stops the reading.
+enum OptionError {
+    /// It runs no script: nothing of Mastodon's.
+    Known(&'static str),
+    /// tootguard does not know it.
+    Unknown,
+}
+use OptionError::{Known, Unknown};
+
 /// A long ruby option (without its `--`): `Ok(true)` when it takes the next
 /// argument as its value, `Ok(false)` when it stands alone.
-fn ruby_long_option(name: &[u8]) -> Result<bool, &'static str> {
+fn ruby_long_option(name: &[u8]) -> Result<bool, OptionError> {
     if name.contains(&b'=') {
         return Ok(false);
     }
     match name {
-        b"help" | b"version" | b"copyright" => Err("ruby prints something and exits"),
-        b"dump" => Err("ruby --dump prints instead of running"),
+        b"help" | b"version" | b"copyright" => Err(Known("ruby prints something and exits")),
+        b"dump" => Err(Known("ruby --dump prints instead of running")),
         b"verbose" | b"debug" | b"disable-gems" | b"yjit" | b"jit" | b"rjit" | b"mjit"
-        | b"disable-all" | b"enable-all" => Ok(false),
-        b"enable" | b"disable" | b"encoding" | b"external-encoding" | b"internal-encoding" => {
-            Ok(true)
-        }
+        | b"disable-all" | b"enable-all" | b"crash-report" => Ok(false),
+        b"enable" | b"disable" | b"encoding" | b"external-encoding" | b"internal-encoding"
+        | b"backtrace-limit" | b"parser" => Ok(true),
         _ if name.starts_with(b"yjit-") || name.starts_with(b"disable-") => Ok(false),
-        _ => Err("a ruby option tootguard does not know"),
+        _ => Err(Unknown),
+    }
+}
+
+/// After an option tootguard does not know, where the script is cannot be
+/// read for sure; rather than let a Mastodon script run unguarded, the
+/// first later argument that is a path named like one (`…/bin/tootctl`)
+/// is taken for it.
+fn guessed(args: &[OsString], from: usize, start: usize) -> Spelling {
+    let found = (from.max(start)..args.len())
+        .find(|&i| args[i].as_encoded_bytes().contains(&b'/') && script_tool(&args[i]).is_some());
+    match found.and_then(|i| Some((i, script_tool(&args[i])?))) {
+        Some((index, tool)) => Spelling::Carries(Carried {
+            tool,
+            args_from: index + 1,
+            install: InstallFrom::Script { index, dir: None },
+            paths: vec![PathArg { index, prefix: 0 }],
+        }),
+        None => Spelling::PassThrough("a ruby option tootguard does not know"),
     }
 }
 
@@ -361,6 +388,19 @@ mod tests {
     }
 
     #[test]
+    fn after_an_unknown_ruby_option_a_mastodon_script_is_still_carried() {
+        for list in [
+            &["--backtrace-limit", "5", "bin/tootctl", "x"][..],
+            &["--frobnicate", "bin/tootctl", "x"],
+            &["-Q", "5", "bin/tootctl", "x"],
+        ] {
+            let c = carried(Shim::Ruby, list);
+            assert_eq!(c.tool, Tool::Tootctl, "{list:?}");
+            assert_eq!(c.args_from, list.len() - 1, "{list:?}");
+        }
+    }
+
+    #[test]
     fn ruby_options_after_the_script_belong_to_the_script() {
         let c = carried(Shim::Ruby, &["bin/tootctl", "-e", "--help"]);
         assert_eq!(c.args_from, 1);
@@ -414,8 +454,8 @@ mod tests {
             &["script.rb", "bin/rails"],
             &["-S", "rails"],
             &["-x", "bin/rails"],
-            &["-Q", "bin/rails"],
-            &["--frobnicate", "bin/rails"],
+            &["-Q", "rails"],
+            &["--frobnicate", "x"],
             &["-I"],
             &["-C", "dir", "-C", "dir2", "bin/rails"],
         ] {

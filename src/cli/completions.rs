@@ -940,12 +940,21 @@ impl Dirs {
         }
     }
 
-    fn targets(&self) -> [Target; 3] {
+    /// What to write; with `every_link`, also the links a system-wide
+    /// install leaves out (for uninstall).
+    fn targets(&self, every_link: bool) -> [Target; 3] {
+        // System-wide, no rails or rake completion: in /usr/local/share it
+        // would come before Debian's own rake completion for every user.
+        let system = self.home.is_none() && !every_link;
         [
             Target {
                 dir: self.bash.clone(),
                 file: "tootguard",
-                links: &["tootctl", "rails", "rake"],
+                links: if system {
+                    &["tootctl"]
+                } else {
+                    &["tootctl", "rails", "rake"]
+                },
                 shell: Shell::Bash,
             },
             Target {
@@ -957,7 +966,11 @@ impl Dirs {
             Target {
                 dir: self.fish.clone(),
                 file: "tootguard.fish",
-                links: &["tootctl.fish", "rails.fish"],
+                links: if system {
+                    &["tootctl.fish"]
+                } else {
+                    &["tootctl.fish", "rails.fish"]
+                },
                 shell: Shell::Fish,
             },
         ]
@@ -969,7 +982,7 @@ impl Dirs {
 /// add to `~/.zshrc` if zsh does not look there yet.
 pub fn install(dirs: &Dirs) -> anyhow::Result<Vec<String>> {
     let mut lines = Vec::new();
-    for target in &dirs.targets() {
+    for target in &dirs.targets(false) {
         // Completions are a convenience: a shell whose directory cannot be
         // written is reported, and the others are still installed.
         lines.push(install_one(target).unwrap_or_else(|err| {
@@ -989,7 +1002,7 @@ pub fn install(dirs: &Dirs) -> anyhow::Result<Vec<String>> {
 /// nothing else; one line per file removed.
 pub fn uninstall(dirs: &Dirs) -> Vec<String> {
     let mut lines = Vec::new();
-    for target in &dirs.targets() {
+    for target in &dirs.targets(true) {
         let names = std::iter::once(target.file).chain(target.links.iter().copied());
         for name in names {
             let path = target.dir.join(name);

@@ -43,7 +43,8 @@ pub const SYSTEM_DIR: &str = "/usr/local/bin";
 pub struct Args {
     #[command(flatten)]
     pub place: Place,
-    /// Replace files of these names that are not tootguard links
+    /// Replace files of these names that are not tootguard links (each is
+    /// kept as NAME.tootguard-orig, which uninstall puts back)
     #[arg(long)]
     pub force: bool,
     /// Do not install shell completions
@@ -136,6 +137,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 refused.push(link);
                 continue;
             }
+            LinkState::Other => {
+                // --force: the admin's own file is kept aside, and
+                // `uninstall` puts it back.
+                let kept = kept_aside(&link);
+                if fs::symlink_metadata(&kept).is_ok() {
+                    refused.push(link);
+                    continue;
+                }
+                fs::rename(&link, &kept)
+                    .with_context(|| format!("cannot move {} aside", link.display()))?;
+                writeln!(done, "{} moved to {}", link.display(), kept.display())?;
+                std::os::unix::fs::symlink(&target, &link)
+                    .with_context(|| format!("cannot create the link {}", link.display()))?;
+                writeln!(done, "{} -> {}", link.display(), target.display())?;
+            }
             state => {
                 if state != LinkState::Missing {
                     fs::remove_file(&link)
@@ -192,6 +208,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         ));
     }
     Ok(OK)
+}
+
+/// Where `install --force` keeps a file it replaces: `<name>.tootguard-orig`.
+pub fn kept_aside(link: &Path) -> PathBuf {
+    let mut name = link.file_name().unwrap_or_default().to_os_string();
+    name.push(".tootguard-orig");
+    link.with_file_name(name)
 }
 
 /// What PATH makes of the shims in `dir`, and what to do about it.

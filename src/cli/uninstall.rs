@@ -9,7 +9,7 @@ use std::io::Write;
 use anyhow::Context;
 
 use crate::cli::completions;
-use crate::cli::install::{LinkState, Place, link_state};
+use crate::cli::install::{LinkState, Place, kept_aside, link_state};
 use crate::exit::OK;
 use crate::invocation::Shim;
 use crate::resolve::SelfId;
@@ -35,6 +35,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 fs::remove_file(&link)
                     .with_context(|| format!("cannot remove {}", link.display()))?;
                 writeln!(done, "removed {}", link.display())?;
+                // What `install --force` kept aside goes back.
+                let kept = kept_aside(&link);
+                if fs::symlink_metadata(&kept).is_ok() {
+                    fs::rename(&kept, &link)
+                        .with_context(|| format!("cannot put back {}", kept.display()))?;
+                    writeln!(done, "put back {} as {}", kept.display(), link.display())?;
+                }
             }
             LinkState::Other => {
                 writeln!(done, "left {}: not a link to tootguard", link.display())?;

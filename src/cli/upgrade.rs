@@ -154,6 +154,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             ),
         ));
     };
+    // Nothing of an install others could have planted runs, whatever the
+    // step (bundle and yarn run from it too).
+    if let Err(untrusted) = resolve::untrusted(&root, Tool::Tootctl, &env) {
+        return Err(untrusted.into_error());
+    }
     // Every step runs in the root: a relative MASTODON_ROOT would name
     // another directory there, for the guards and for the steps' children.
     if let Some(absolute) = resolve::absolute_root_var(&env, &root) {

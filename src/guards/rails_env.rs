@@ -48,7 +48,23 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
         } else {
             format!("the argument {spelled}")
         };
-        return Some(wrong(inv, root, &what, arg));
+        let verdict = wrong(inv, root, &what, arg);
+        // config/boot.rb aborts without RAILS_ENV before Rails reads the
+        // option or Rake the argument: set it, and let them win as they do.
+        let unset = value.as_ref().is_none_or(|v| v.is_empty());
+        return Some(if unset && verdict.level != Level::Block {
+            Verdict {
+                message: format!(
+                    "{} (RAILS_ENV, which was not set, is set to production so that \
+                     config/boot.rb lets it start; {what} then wins.)",
+                    verdict.message
+                ),
+                ..verdict
+            }
+            .change(set_production)
+        } else {
+            verdict
+        });
     }
     let argument = argument.map(|(_, value)| value);
     match value.as_deref().map(OsStr::to_string_lossy) {

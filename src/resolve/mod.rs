@@ -4,7 +4,7 @@
 
 mod identity;
 mod program;
-mod root;
+pub mod root;
 mod trust;
 
 pub use identity::{SHIM_BINARY, SelfId, same_file};

@@ -99,6 +99,26 @@ pub fn program_in_root(tool: Tool, root: &Root, me: &SelfId) -> anyhow::Result<P
     }
 }
 
+/// A file that starts with `#!`: a script the kernel hands to an
+/// interpreter (read without blocking, two bytes at most).
+fn is_script(path: &Path) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut head = [0u8; 2];
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .and_then(|mut f| {
+            if !f.metadata()?.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
+            f.read_exact(&mut head)
+        })
+        .is_ok()
+        && head == *b"#!"
+}
+
 /// What a PATH search found, and what it looked at on the way.
 #[derive(Debug, Default)]
 pub struct PathSearch {
@@ -137,8 +157,10 @@ pub fn search_path(
             }
         })
         .collect();
+    // Only a script leads back here (rbenv's shims, a wrapper): a real
+    // program that execs `ruby` again by name means to run ruby again.
     let start = after
-        .filter(|after| after.file_name() == Some(OsStr::new(name)))
+        .filter(|after| after.file_name() == Some(OsStr::new(name)) && is_script(after))
         .and_then(|after| {
             dirs.iter()
                 .position(|dir| dir.join(name) == after || same_file(&dir.join(name), after))
@@ -147,6 +169,7 @@ pub fn search_path(
             search.passed_over = after.map(Path::to_path_buf);
             i + 1
         });
+    search.looked.extend(dirs.iter().take(start).cloned());
     for dir in dirs.into_iter().skip(start) {
         let candidate = dir.join(name);
         search.looked.push(dir);

@@ -5,11 +5,17 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::exit::Failure;
 use crate::invocation::Tool;
 use crate::settings::Env;
+
+/// How an install was found without being named (see `trust.rs`).
+pub const FOUND_BY_CWD: &str = "working directory";
+pub const FOUND_BY_SCRIPT: &str = "the script's path";
+pub const FOUND_BY_GEMFILE: &str = "Bundler's Gemfile";
 
 #[derive(Debug, Clone)]
 pub struct Root {
@@ -80,7 +86,8 @@ fn root_at(dir: PathBuf, found_by: &'static str) -> Root {
 ///
 /// The fallback to the default install is for commands only Mastodon has:
 /// `tootctl` always, `rails` only outside any project (`rails db:migrate`
-/// typed in `/root`), `rake` never — a `rake` or `rails` typed inside
+/// typed in `/root`) and only for root and the install's owner, `rake`
+/// never — a `rake` or `rails` typed inside
 /// another project (a `Gemfile`, `gems.rb`, `Rakefile` or
 /// `config/application.rb` at or above the working directory) is that
 /// project's, and the next one on PATH runs, untouched.
@@ -123,23 +130,41 @@ pub fn find_root(env: &Env, cwd: Option<&Path>, tool: Tool) -> anyhow::Result<Op
     let mut in_project = false;
     for dir in cwd.into_iter().flat_map(Path::ancestors) {
         if is_mastodon_root(dir) {
-            return Ok(Some(root_at(dir.to_path_buf(), "working directory")));
+            return Ok(Some(root_at(dir.to_path_buf(), FOUND_BY_CWD)));
         }
-        if is_project(dir) {
+        // tootctl is Mastodon's wherever it is typed: on up, past a gem's
+        // Rakefile under vendor/bundle, to the install around it.
+        if tool != Tool::Tootctl && is_project(dir) {
             in_project = true;
             break;
         }
     }
-    let fallback = match tool {
-        Tool::Tootctl => true,
-        Tool::Rails => !in_project,
-        Tool::Rake => false,
-    };
-    if !fallback {
+    // Looking the default install up reads the password database (NSS):
+    // only when it could be the answer.
+    if tool == Tool::Rake || in_project {
         return Ok(None);
     }
-    Ok(default_root(env)
-        .and_then(|(dir, found_by)| is_mastodon_root(&dir).then(|| root_at(dir, found_by))))
+    let Some((dir, found_by)) = default_root(env) else {
+        return Ok(None);
+    };
+    let fallback = match tool {
+        Tool::Tootctl => true,
+        // `rails db:migrate` typed in /root means Mastodon's; another
+        // user's `rails` (`rails new blog` in their home) is their own.
+        Tool::Rails => {
+            !in_project && {
+                let me = nix::unistd::geteuid().as_raw();
+                me == 0 || fs::metadata(&dir).is_ok_and(|m| m.uid() == me)
+            }
+        }
+        Tool::Rake => false,
+    };
+    Ok((fallback && is_mastodon_root(&dir)).then(|| root_at(dir, found_by)))
+}
+
+/// The default install's directory, whether or not it is an install.
+pub fn default_install(env: &Env) -> Option<PathBuf> {
+    default_root(env).map(|(dir, _)| dir)
 }
 
 /// The install tootguard falls back to: `TOOTGUARD_DEFAULT_ROOT` when set
@@ -175,7 +200,7 @@ pub fn root_of_script(tool: Tool, script: &Path, cwd: &Path) -> Option<Root> {
     let bin = real.parent()?;
     let dir = bin.parent()?;
     (bin.file_name() == Some(OsStr::new("bin")) && is_mastodon_root(dir))
-        .then(|| root_at(dir.to_path_buf(), "the script's path"))
+        .then(|| root_at(dir.to_path_buf(), FOUND_BY_SCRIPT))
 }
 
 /// The install `bundle exec` runs in: Bundler's project, which is the
@@ -197,7 +222,7 @@ pub fn root_of_bundle(gemfile: Option<&OsStr>, env: &Env, cwd: &Path) -> Option<
         })?,
     };
     let dir = gemfile.parent()?;
-    is_mastodon_root(dir).then(|| root_at(dir.to_path_buf(), "Bundler's Gemfile"))
+    is_mastodon_root(dir).then(|| root_at(dir.to_path_buf(), FOUND_BY_GEMFILE))
 }
 
 /// The install an outer shim of this process guarded the command for.

@@ -232,7 +232,11 @@ fn doctor_fails_without_a_mastodon_root() {
     let s = Setup::good();
     let elsewhere = s.w.base().join("elsewhere");
     fs::create_dir_all(&elsewhere).unwrap();
-    let (code, checks) = s.doctor_json(s.tootguard().dir(&elsewhere));
+    let (code, checks) = s.doctor_json(
+        s.tootguard()
+            .dir(&elsewhere)
+            .env("TOOTGUARD_DEFAULT_ROOT", ""),
+    );
     assert_eq!(code, Some(1));
     assert_level(&checks, "root", "fail");
     assert!(message(&checks, "root").contains("found no Mastodon install"));

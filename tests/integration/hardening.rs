@@ -598,7 +598,7 @@ fn a_garbage_loop_marker_is_ignored_and_replaced_by_a_fresh_one() {
 
 #[test]
 fn a_loop_marker_at_or_beyond_the_depth_limit_stops_the_shim() {
-    for marker in ["16:/x", "4294967295:/x", "16:"] {
+    for marker in ["64:/x", "4294967295:/x", "64:"] {
         let w = World::production();
         let out = w
             .cmd(w.shim("tootctl"))
@@ -615,7 +615,7 @@ fn a_loop_marker_at_or_beyond_the_depth_limit_stops_the_shim() {
 #[test]
 fn explain_and_doctor_ignore_any_loop_marker() {
     let mut markers = garbage_markers();
-    markers.extend(["16:/x".into(), "4294967295:/x".into()]);
+    markers.extend(["64:/x".into(), "4294967295:/x".into()]);
     for marker in markers {
         let w = World::production();
         let label = format!("{marker:?}");
@@ -1073,7 +1073,11 @@ fn the_ownership_fix_for_an_orphaned_install_quotes_its_path() {
     w.make_root(&root);
     fs::set_permissions(w.base(), fs::Permissions::from_mode(0o755)).unwrap();
     crate::harness::chown_tree(&root, 4242, 4242);
-    let out = w.cmd(w.shim("tootctl")).dir(&root).run();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .env("TOOTGUARD_DEFAULT_ROOT", &root)
+        .dir(&root)
+        .run();
     out.expect_code(3).expect_stderr(&format!(
         "`chown -R mastodon:mastodon '{}'`",
         root.display()
@@ -1152,4 +1156,32 @@ fn closed_standard_descriptors_become_dev_null_before_anything_is_opened() {
             "a message went into the file: {config}"
         );
     }
+}
+
+/// From a deleted working directory, an absolute spelling is still guarded
+/// (its install needs no working directory), and a relative one is refused
+/// rather than passed through unguarded.
+#[test]
+fn a_deleted_working_directory_guards_absolute_spellings_and_refuses_relative_ones() {
+    let w = World::production();
+    let program = w.root.join("bin/tootctl");
+    crate::harness::write_executable(
+        &program,
+        "#!/usr/bin/env ruby\nFile.write(File.join(ENV['TG_RECORD'], 'rb'), ENV['RAILS_ENV'].inspect)\n",
+    );
+    let run = |spelling: String| {
+        let script = format!("mkdir gone && cd gone && rmdir ../gone && exec {spelling}");
+        w.cmd("/bin/sh").args(["-c", &script]).dir(w.base()).run()
+    };
+    let out = run(format!("{} media remove", program.display()));
+    out.expect_code(0);
+    assert_eq!(
+        fs::read_to_string(w.record.join("rb")).unwrap(),
+        "\"production\""
+    );
+    let out = run("ruby ../live/bin/tootctl media remove".to_owned());
+    out.expect_code(1).expect_stderr(
+        "cannot tell which install this command belongs to: it names a path relative to the \
+         working directory, which cannot be read",
+    );
 }

@@ -164,8 +164,8 @@ impl World {
             .env("TG_RECORD", &self.record)
             .env("NO_COLOR", "1")
             // The machine's own ~mastodon/live (a real server) is none of
-            // the test's business: no default install unless a test sets one.
-            .env("TOOTGUARD_DEFAULT_ROOT", "")
+            // the test's business: the default install is this world's.
+            .env("TOOTGUARD_DEFAULT_ROOT", &self.root)
             .current_dir(if self.root.exists() {
                 self.root.clone()
             } else {
@@ -199,7 +199,7 @@ impl World {
                 ("HOME", user.home.as_os_str()),
                 ("TG_RECORD", self.record.as_os_str()),
                 ("NO_COLOR", OsStr::new("1")),
-                ("TOOTGUARD_DEFAULT_ROOT", OsStr::new("")),
+                ("TOOTGUARD_DEFAULT_ROOT", self.root.as_os_str()),
             ],
             program,
         );
@@ -415,6 +415,12 @@ pub struct TestUser {
 impl TestUser {
     /// A user whose home is `home` (created, and given to the user).
     pub fn create(home: &Path) -> TestUser {
+        assert!(
+            is_root(),
+            "this test makes users and needs root; it was compiled for a root run \
+             (cfg(tests_as_root) is set when the build runs as root): rebuild as this user \
+             (`touch build.rs`) to have it ignored"
+        );
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(

@@ -230,3 +230,43 @@ fn install_says_where_it_writes_completions_and_writes_none_when_asked() {
     assert!(!w.base().join(".local/share").exists());
     assert!(!w.base().join(".config").exists());
 }
+
+#[test]
+fn install_force_keeps_the_file_it_replaces_and_uninstall_puts_it_back() {
+    let w = World::bare();
+    let dir = w.base().join("bin");
+    write_executable(&dir.join("ruby"), "#!/bin/sh\necho mine\n");
+    let out = w
+        .tootguard()
+        .args(["install", "--force", "--no-completions", "--dir"])
+        .arg(&dir)
+        .run();
+    out.expect_code(0);
+    let kept = dir.join("ruby.tootguard-orig");
+    assert!(
+        out.stdout.contains(&format!(
+            "{} moved to {}\n",
+            dir.join("ruby").display(),
+            kept.display()
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(fs::read_to_string(&kept).unwrap(), "#!/bin/sh\necho mine\n");
+    let out = w.tootguard().args(["uninstall", "--dir"]).arg(&dir).run();
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains(&format!(
+            "put back {} as {}\n",
+            kept.display(),
+            dir.join("ruby").display()
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("ruby")).unwrap(),
+        "#!/bin/sh\necho mine\n"
+    );
+    assert!(!kept.exists());
+}

@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
@@ -854,10 +855,14 @@ fn rails_environment_options_count_like_rails_env() {
             "{args:?}: {}",
             out.stderr
         );
-        assert!(
-            !out.stderr.contains("running with RAILS_ENV=production"),
-            "{}",
-            out.stderr
+        // config/boot.rb needs RAILS_ENV before Rails reads the option.
+        out.expect_stderr(&format!(
+            "(RAILS_ENV, which was not set, is set to production so that config/boot.rb lets \
+             it start; the option {spelled} then wins.)"
+        ));
+        assert_eq!(
+            w.recorded_env("rails", "RAILS_ENV").as_deref(),
+            Some("production")
         );
         let strict = w
             .cmd(w.shim("rails"))
@@ -876,4 +881,113 @@ fn rails_environment_options_count_like_rails_env() {
     // rake has no such option: `-e` is rake's own (execute Ruby code).
     let out = w.cmd(w.shim("rake")).args(["-e", "development"]).run();
     assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+}
+
+/// A real program that execs `ruby` again by name (not a wrapper script
+/// that leads back) runs ruby again: the PATH search starts over.
+#[test]
+fn a_ruby_program_that_execs_ruby_again_runs_ruby_again() {
+    let w = World::bare();
+    let out = w
+        .cmd(w.shim("ruby"))
+        .args(["-e", "exec 'ruby', '-e', 'print 6*7'"])
+        .run();
+    out.expect_code(0);
+    assert_eq!(out.stdout, "42");
+    assert_eq!(out.stderr, "");
+}
+
+/// Nested commands (a Ruby program running `ruby` as a child, again and
+/// again) are not a loop until far deeper than any real nesting.
+#[test]
+fn nested_ruby_processes_are_no_loop() {
+    let w = World::bare();
+    let script = "n = ENV.fetch('N', '0').to_i; if n < 20 then system({'N' => (n + 1).to_s}, 'ruby', __FILE__) or exit 1 else print n end";
+    let file = w.base().join("nest.rb");
+    fs::write(&file, script).unwrap();
+    let out = w.cmd(w.shim("ruby")).arg(&file).run();
+    out.expect_code(0);
+    assert_eq!(out.stdout, "20");
+}
+
+#[test]
+fn rails_new_is_never_the_default_installs() {
+    let (w, real) = default_install_world();
+    let nowhere = w.base().join("nowhere");
+    fs::create_dir_all(&nowhere).unwrap();
+    let out = w
+        .cmd(w.shim("rails"))
+        .args(["new", "blog"])
+        .env(
+            "PATH",
+            format!("{}:{}:/usr/bin:/bin", w.shims.display(), real.display()),
+        )
+        .env("TOOTGUARD_DEFAULT_ROOT", &w.root)
+        .dir(&nowhere)
+        .run();
+    out.expect_code(0);
+    assert_eq!(out.stderr, "");
+    assert_eq!(path_log(&w), "path rails new blog\n");
+    assert!(!w.ran("rails"));
+}
+
+/// Another user's `rails` outside any project is theirs: the default
+/// install (root's here) is only for root and its owner.
+#[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root to run as a user of its own (run the suite as root, as CI does)"
+)]
+fn another_users_rails_outside_any_project_is_not_the_default_installs() {
+    let (w, real) = default_install_world();
+    let user = crate::harness::TestUser::create(&w.base().join("home"));
+    fs::set_permissions(w.base(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&w.shims, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&w.record, fs::Permissions::from_mode(0o777)).unwrap();
+    let path = format!("{}:{}:/usr/bin:/bin", w.shims.display(), real.display());
+    let out = user
+        .command(
+            &[
+                ("PATH", std::ffi::OsStr::new(&path)),
+                ("TG_RECORD", w.record.as_os_str()),
+                ("TOOTGUARD_DEFAULT_ROOT", w.root.as_os_str()),
+            ],
+            w.shim("rails"),
+        )
+        .args(["db:migrate"])
+        .dir(&user.home)
+        .run();
+    out.expect_code(0);
+    assert_eq!(out.stderr, "");
+    assert_eq!(path_log(&w), "path rails db:migrate\n");
+    assert!(!w.ran("rails"));
+}
+
+/// tootctl typed inside a gem under the install's vendor/bundle (a
+/// directory with a Rakefile of its own) is still the install's.
+#[test]
+fn tootctl_below_a_project_inside_the_install_is_the_installs() {
+    let (w, _real) = default_install_world();
+    let other = w.base().join("other-live");
+    w.make_root(&other);
+    write_executable(
+        &other.join("bin/tootctl"),
+        "#!/bin/sh\ntouch \"$TG_RECORD/other-ran\"\n",
+    );
+    let gem = w.root.join("vendor/bundle/ruby/3.1.0/gems/foo-1.0");
+    fs::create_dir_all(&gem).unwrap();
+    fs::write(gem.join("Rakefile"), "").unwrap();
+    let out = w
+        .cmd(w.shim("tootctl"))
+        .arg("version")
+        .env("TOOTGUARD_DEFAULT_ROOT", &other)
+        .dir(&gem)
+        .run();
+    out.expect_code(0);
+    assert!(w.ran("tootctl"), "the install's own tootctl ran");
+    assert_eq!(w.recorded_pwd("tootctl"), gem);
+    assert!(
+        !w.record.join("other-ran").exists(),
+        "not the default install's"
+    );
 }

@@ -679,11 +679,18 @@ fn rbenvs_shims_first_on_path_are_named_by_install_doctor_and_explain_with_the_l
 
 /// Runs `script` as root in a mount namespace of its own whose
 /// `/usr/local/bin`, `/usr/local/share` and `/etc/fish` are empty tmpfs:
-/// `install --system` writes there without touching the machine.
-fn in_private_system_dirs(script: &str, dir: &Path) -> Outcome {
+/// `install --system` writes there without touching the machine. Its
+/// `/etc/sudoers.d` keeps `TOOTGUARD_DEFAULT_ROOT` through sudo, as an
+/// admin whose install is not `~mastodon/live` would configure it, and
+/// the script names `default` as that install.
+fn in_private_system_dirs(script: &str, dir: &Path, default: &Path) -> Outcome {
     let script = format!(
-        "set -e\nfor d in /usr/local/bin /usr/local/share /etc/fish; do \
-         mkdir -p \"$d\" && mount -t tmpfs tootguard-test \"$d\"; done\nset +e\n{script}"
+        "set -e\nfor d in /usr/local/bin /usr/local/share /etc/fish /etc/sudoers.d; do \
+         mkdir -p \"$d\" && mount -t tmpfs -o mode=755 tootguard-test \"$d\"; done\n\
+         echo 'Defaults env_keep += \"TOOTGUARD_DEFAULT_ROOT\"' > /etc/sudoers.d/tootguard\n\
+         chmod 440 /etc/sudoers.d/tootguard\n\
+         export TOOTGUARD_DEFAULT_ROOT={}\nset +e\n{script}",
+        default.display()
     );
     crate::harness::Cmd {
         command: {
@@ -732,6 +739,7 @@ fn after_a_system_install_sudo_and_login_shells_are_guarded_and_uninstall_remove
              echo \"== other\"\n\
              cd /tmp && sudo -u {user} rake --version | head -c 4 && echo\n\
              sudo -u {user} ruby -e 'print 6*7' && echo\n\
+             echo \"completions: $(ls /usr/local/share/bash-completion/completions | tr '\\n' ' ')\"\n\
              echo \"== uninstall\"\n\
              {tg} uninstall --system\n\
              echo \"left: $(ls -A /usr/local/bin /usr/local/share/bash-completion/completions \
@@ -740,6 +748,7 @@ fn after_a_system_install_sudo_and_login_shells_are_guarded_and_uninstall_remove
             tg = tootguard.display(),
             login = login.display()
         ),
+        &i.root,
         &i.root,
     );
     out.expect_code(0);
@@ -773,7 +782,11 @@ fn after_a_system_install_sudo_and_login_shells_are_guarded_and_uninstall_remove
         .nth(1)
         .and_then(|s| s.split("== uninstall\n").next())
         .unwrap();
-    assert_eq!(other, "rake\n42\n", "{}", out.stdout);
+    assert_eq!(
+        other, "rake\n42\ncompletions: tootctl tootguard \n",
+        "system-wide, no rails or rake completion to shadow Debian's: {}",
+        out.stdout
+    );
     assert!(
         out.stdout.ends_with("left: \n"),
         "uninstall leaves nothing: {}",
@@ -839,4 +852,46 @@ fn uninstall_leaves_files_it_did_not_make() {
         .collect();
     left.sort();
     assert_eq!(left, ["other", "rake"]);
+}
+
+/// Root typing the spellings itself (no sudo): each runs as the install's
+/// owner, guarded, once. The install is named the default one, as
+/// `~mastodon/live` is on a real server.
+#[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root to create the install's user (run the suite as root, as CI does)"
+)]
+fn root_typing_the_spellings_runs_them_as_the_owner() {
+    let i = Install::new();
+    for (script, dir) in [
+        ("bin/tootctl accounts list".to_owned(), i.root.clone()),
+        ("bundle exec rails db:migrate".to_owned(), i.root.clone()),
+        (
+            format!("{} media remove", i.root.join("bin/tootctl").display()),
+            PathBuf::from("/"),
+        ),
+    ] {
+        let out = crate::harness::Cmd {
+            command: {
+                let mut c = std::process::Command::new("/bin/bash");
+                c.args(["-c", &script])
+                    .env_clear()
+                    .env("PATH", i.guarded_path())
+                    .env("HOME", "/root")
+                    .env("TOOTGUARD_DEFAULT_ROOT", &i.root)
+                    .current_dir(&dir)
+                    .stdin(std::process::Stdio::null());
+                c
+            },
+        };
+        let _ = fs::remove_file(i.record.join("log.jsonl"));
+        let out = out.run();
+        out.expect_code(0);
+        let records = i.records();
+        assert_eq!(records.len(), 1, "{script}: {}", out.stderr);
+        assert_eq!(records[0].uid, i.user.uid, "{script}");
+        assert_eq!(records[0].var("RAILS_ENV"), Some("production"), "{script}");
+        out.expect_stderr(&format!("running as {} (the owner of", i.user.name));
+    }
 }

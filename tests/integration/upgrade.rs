@@ -366,6 +366,7 @@ fn upgrade_outside_any_mastodon_install_fails_before_doing_anything() {
         .tootguard()
         .args(["upgrade", "--restart"])
         .dir(&elsewhere)
+        .env("TOOTGUARD_DEFAULT_ROOT", "")
         .run();
     out.expect_code(1)
         .expect_stderr("found no Mastodon install");

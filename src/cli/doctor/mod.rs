@@ -255,7 +255,7 @@ fn root_check(base: &anyhow::Result<Invocation>) -> Check {
         }
     };
     if let Some(root) = &inv.root
-        && let Err(untrusted) = crate::resolve::untrusted(root, Tool::Tootctl)
+        && let Err(untrusted) = crate::resolve::untrusted(root, Tool::Tootctl, &inv.env)
     {
         return Check::new(ID, Status::Fail, untrusted.message).fix(untrusted.fix);
     }

@@ -201,8 +201,17 @@ pub fn sudo() -> Check {
         "`sudo {} install --system` puts the shims in {SYSTEM_DIR}, which is in secure_path.",
         quote(me.path.as_os_str())
     );
-    // Only those who may use sudo are told to act on it.
-    if may_use_sudo() {
+    // Only those who may use sudo are told to act on it; root is the one
+    // who can, for the admins who do.
+    if nix::unistd::geteuid().is_root() {
+        Check::new(
+            ID,
+            Status::Ok,
+            format!(
+                "{message}; you are root, who needs no sudo — for the admins who use it: {fix}"
+            ),
+        )
+    } else if may_use_sudo() {
         Check::new(ID, Status::Warn, message).fix(fix)
     } else {
         Check::new(

@@ -46,6 +46,9 @@ _tootguard_cli() {
             tootguard,rake)
                 cmd="tootguard__subcmd__rake"
                 ;;
+            tootguard,release-lock)
+                cmd="tootguard__subcmd__release__subcmd__lock"
+                ;;
             tootguard,ruby)
                 cmd="tootguard__subcmd__ruby"
                 ;;
@@ -82,6 +85,9 @@ _tootguard_cli() {
             tootguard__subcmd__help,rake)
                 cmd="tootguard__subcmd__help__subcmd__rake"
                 ;;
+            tootguard__subcmd__help,release-lock)
+                cmd="tootguard__subcmd__help__subcmd__release__subcmd__lock"
+                ;;
             tootguard__subcmd__help,ruby)
                 cmd="tootguard__subcmd__help__subcmd__ruby"
                 ;;
@@ -101,7 +107,7 @@ _tootguard_cli() {
 
     case "${cmd}" in
         tootguard)
-            opts="-h -V --help --version explain install uninstall completions doctor upgrade rails rake tootctl ruby bundle help"
+            opts="-h -V --help --version explain install uninstall completions doctor upgrade release-lock rails rake tootctl ruby bundle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -171,7 +177,7 @@ _tootguard_cli() {
             return 0
             ;;
         tootguard__subcmd__help)
-            opts="explain install uninstall completions doctor upgrade rails rake tootctl ruby bundle help"
+            opts="explain install uninstall completions doctor upgrade release-lock rails rake tootctl ruby bundle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -296,6 +302,20 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tootguard__subcmd__help__subcmd__release__subcmd__lock)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tootguard__subcmd__help__subcmd__ruby)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -386,6 +406,20 @@ _tootguard_cli() {
             ;;
         tootguard__subcmd__rake)
             opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tootguard__subcmd__release__subcmd__lock)
+            opts="-y -h -V --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -106,6 +106,9 @@ pub struct Invocation {
     pub env: Env,
     pub root: Option<Root>,
     config: OnceCell<Result<MastodonConfig, String>>,
+    /// PostgreSQL's answers, asked once per command (explain and the
+    /// guards ask the same question).
+    report: OnceCell<(crate::database::Request, crate::database::Report)>,
 }
 
 impl Invocation {
@@ -123,6 +126,7 @@ impl Invocation {
             env,
             root,
             config: OnceCell::new(),
+            report: OnceCell::new(),
         }
     }
 
@@ -158,6 +162,19 @@ impl Invocation {
                 Some((key.to_owned(), value.to_owned()))
             })
             .collect()
+    }
+
+    /// PostgreSQL's answer to `request`, asked at most once for this
+    /// command (again only if the request differs).
+    pub fn ask_database(&self, request: &crate::database::Request) -> crate::database::Report {
+        let (asked, report) = self
+            .report
+            .get_or_init(|| (request.clone(), crate::database::ask(request)));
+        if asked == request {
+            report.clone()
+        } else {
+            crate::database::ask(request)
+        }
     }
 
     /// What Mastodon would see: environment, `KEY=VALUE` arguments and the

@@ -130,6 +130,21 @@ pub fn decide(
         },
         _ => Ok(()),
     };
+    // A migration is guarded by asking PostgreSQL, which only the
+    // `tootguard` program can: the shim binary hands the start to it as it
+    // came (same name, arguments, environment and directory).
+    let hand_on = matches!((&inv, guarding, &trust), (Some(inv), Guarding::Here, Ok(()))
+        if !guards::guards_migrations() && guards::pgbouncer::applies(inv));
+    if hand_on {
+        return Ok(Launch {
+            shim,
+            spelling,
+            guarding,
+            inv,
+            verdicts: Vec::new(),
+            plan: hand_on_to_tootguard(me, argv0, args),
+        });
+    }
     let verdicts = match (&inv, guarding, &trust) {
         (Some(inv), Guarding::Here, Ok(())) => guards::check_all(inv, stop_at_block),
         _ => Vec::new(),
@@ -193,6 +208,23 @@ pub fn decide(
         verdicts,
         plan,
     })
+}
+
+/// The plan that runs this start again in `tootguard`, beside this binary.
+fn hand_on_to_tootguard(me: &SelfId, argv0: OsString, args: Vec<OsString>) -> anyhow::Result<Plan> {
+    let cli = me.cli_binary().ok_or_else(|| {
+        Failure::error(
+            crate::exit::NOT_FOUND,
+            format!(
+                "a migration is guarded by the `tootguard` program (it asks PostgreSQL where \
+                 the migration may go), and there is none beside {}. Not running the \
+                 migration. Reinstall tootguard: both programs come together (`cargo install \
+                 --path .`, or the package).",
+                me.path.display()
+            ),
+        )
+    })?;
+    Ok(Plan::new(cli.to_path_buf(), argv0, args))
 }
 
 /// The install a carried command belongs to.

@@ -15,6 +15,7 @@
 
 mod cli;
 mod config;
+mod database;
 mod environment;
 mod exec;
 mod exit;
@@ -103,6 +104,7 @@ macro_rules! c_main {
 /// `tootguard tootctl …`), the command line otherwise. The shim decision is
 /// taken before clap is built, so `tootctl --help` reaches tootctl untouched.
 pub fn tootguard() -> u8 {
+    guards::enable_migration_guards();
     let (argv0, rest) = argv();
     let outcome = if let Some(shim) = Shim::from_argv0(&argv0) {
         shim::run(shim, argv0, rest)
@@ -119,6 +121,7 @@ pub fn tootguard() -> u8 {
 /// `tootguard-shim`: the shim path, for argv[0] `rails`, `rake`, `tootctl`,
 /// `ruby` or `bundle`.
 pub fn tootguard_shim() -> u8 {
+    // The client is not linked into this binary: `tootguard` beside it asks.
     let (argv0, rest) = argv();
     let outcome = match Shim::from_argv0(&argv0) {
         Some(shim) => shim::run(shim, argv0, rest),

@@ -242,8 +242,11 @@ impl Explanation {
                    "via_url": db.via_url})
         });
         let direct = route
-            .and_then(|r| r.direct.as_ref())
-            .map_or(Value::Null, |d| json!({"host": d.host, "port": d.port}));
+            .and_then(|r| r.direct.as_ref().map(|d| (r, d)))
+            .map_or(Value::Null, |(r, d)| {
+                json!({"host": d.host, "port": d.port, "found_by": r.found_by.as_str(),
+                       "verified": d.verified})
+            });
         let root = self.inv().and_then(|inv| inv.root.as_ref());
         json!({
             "tool": self.inv().map(|inv| inv.tool.name()),
@@ -377,7 +380,19 @@ impl Explanation {
                 ),
             );
             if let Some(direct) = &route.direct {
-                line("direct", pgbouncer::endpoint(&direct.host, direct.port));
+                line(
+                    "direct",
+                    format!(
+                        "{} (found by {}{})",
+                        pgbouncer::endpoint(&direct.host, direct.port),
+                        route.found_by.as_str(),
+                        if direct.verified {
+                            "; asked: the same database"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
             }
         }
         out.push_str("checks\n");

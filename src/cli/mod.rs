@@ -9,6 +9,7 @@ pub mod completions;
 pub mod doctor;
 pub mod explain;
 pub mod install;
+pub mod release_lock;
 pub mod uninstall;
 pub mod upgrade;
 
@@ -39,6 +40,7 @@ pub enum Command {
     Completions(completions::Args),
     Doctor(doctor::Args),
     Upgrade(upgrade::Args),
+    ReleaseLock(release_lock::Args),
     /// Run Mastodon's bin/rails through the guards (same as the `rails` shim)
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Rails(ShimArgs),
@@ -81,6 +83,7 @@ pub fn run(argv0: OsString, rest: Vec<OsString>) -> anyhow::Result<u8> {
         Command::Completions(args) => completions::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Upgrade(args) => upgrade::run(args),
+        Command::ReleaseLock(args) => release_lock::run(args),
         // Unreachable from a real command line (main takes these first), but
         // kept correct: the explicit form is the shim path.
         Command::Rails(a) => shim(Shim::Tool(Tool::Rails), a),
@@ -93,6 +96,20 @@ pub fn run(argv0: OsString, rest: Vec<OsString>) -> anyhow::Result<u8> {
 
 fn shim(shim: Shim, args: ShimArgs) -> anyhow::Result<u8> {
     crate::shim::run(shim, shim.name().into(), args.args)
+}
+
+/// Asks on the terminal; only `y`/`yes` is a yes. Callers check stdin is a
+/// terminal first: nothing prompts without one.
+pub fn confirm(question: &str) -> bool {
+    use std::io::{BufRead, Write};
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(question.as_bytes());
+    let _ = stderr.flush();
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(n) if n > 0 => matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+        _ => false,
+    }
 }
 
 /// The clap command, for completions.

@@ -13,7 +13,7 @@
 //! terminal on stdin.
 
 use std::ffi::OsString;
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -24,8 +24,10 @@ use clap::ValueEnum;
 use nix::sys::signal::Signal;
 use owo_colors::{OwoColorize, Stream};
 
+use crate::cli::confirm as ask;
 use crate::cli::doctor::{self, Status};
 use crate::config::SKIP_POST;
+use crate::database::migrations;
 use crate::exec::Plan;
 use crate::exit::{FAILURE, Failure, OK, USAGE};
 use crate::guards::{self, Change, Level, Verdict, memory};
@@ -655,6 +657,7 @@ impl Upgrade {
             self.root.dir.display()
         );
         let mut trouble = false;
+        let mut pending = None;
         let dir = format!("  dir  {}\n", self.root.dir.display());
         for step in Step::ALL {
             let header = format!("{} {}", step.counter(), step.name());
@@ -683,6 +686,11 @@ impl Upgrade {
                         .and_then(|p| p.as_ref().ok())
                         .and_then(|p| p.skip_post_in_file.clone());
                     trouble |= show(&mut out, &dir, prepared);
+                    let pending = pending.get_or_insert_with(|| self.pending());
+                    // Without pre-migrate before it, post-migrate's
+                    // db:migrate also applies what db/migrate has pending.
+                    let pre_ran = selected.contains(&Step::PreMigrate);
+                    out.push_str(&applies(step, pending, pre_ran));
                     if let Some(source) = in_file.filter(|_| step == Step::PostMigrate) {
                         trouble = true;
                         out.push_str(&format!(
@@ -722,6 +730,66 @@ impl Upgrade {
             .context("cannot write the plan to standard output")?;
         Ok(if trouble { FAILURE } else { OK })
     }
+}
+
+impl Upgrade {
+    /// The migrations this checkout has and the database lacks, asked as
+    /// the migrate steps would connect.
+    fn pending(&self) -> Result<migrations::Pending, String> {
+        let inv = Invocation::new(
+            Tool::Rails,
+            vec!["db:migrate".into()],
+            self.root.dir.clone(),
+            self.env.clone(),
+            Some(self.root.clone()),
+        );
+        let route = guards::pgbouncer::route(&inv)?;
+        let versions = match (&route.report, &route.unasked) {
+            (Some(report), _) => match (&report.configured, &report.versions) {
+                (_, Ok(versions)) => versions.clone(),
+                (Err(why), _) | (_, Err(why)) => return Err(why.clone()),
+            },
+            (None, Some(why)) => return Err(why.clone()),
+            (None, None) => return Err("the database was not asked".into()),
+        };
+        let files = migrations::files(&self.root.dir)?;
+        Ok(migrations::pending(&files, &versions))
+    }
+}
+
+/// A migrate step's line of what it would apply.
+fn applies(step: Step, pending: &Result<migrations::Pending, String>, pre_ran: bool) -> String {
+    let pending = match pending {
+        Ok(pending) => pending,
+        Err(why) => {
+            return format!("  applies (unknown: the database could not be asked: {why})\n");
+        }
+    };
+    let names: Vec<&String> = match step {
+        Step::PreMigrate => pending.pre.iter().collect(),
+        _ if pre_ran => pending.post.iter().collect(),
+        _ => pending.pre.iter().chain(&pending.post).collect(),
+    };
+    if names.is_empty() {
+        return "  applies nothing: no migration of this kind is pending\n".into();
+    }
+    const SHOWN: usize = 20;
+    let mut line = format!(
+        "  applies {} migration{}: {}",
+        names.len(),
+        if names.len() == 1 { "" } else { "s" },
+        names
+            .iter()
+            .take(SHOWN)
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if names.len() > SHOWN {
+        line.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    line.push('\n');
+    line
 }
 
 /// One step of a dry run: directory, environment changes, command line and
@@ -906,19 +974,6 @@ fn cannot_run(step: Step, plan: &Plan, err: &std::io::Error) -> Stop {
         _ => "",
     };
     Stop::new("could not start", step).detail(format!("cannot run {program}: {err}.{hint}"))
-}
-
-/// Asks on the terminal; only `y`/`yes` is a yes. Callers check stdin is a
-/// terminal first: nothing prompts without one.
-fn ask(question: &str) -> bool {
-    let mut stderr = std::io::stderr().lock();
-    let _ = stderr.write_all(question.as_bytes());
-    let _ = stderr.flush();
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(n) if n > 0 => matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
-        _ => false,
-    }
 }
 
 /// A progress line on stderr, in one write.

@@ -307,6 +307,11 @@ impl<'a> DatabaseUrl<'a> {
         self.effective("password", self.password.clone())
     }
 
+    /// `?sslmode=…`, which Rails passes to libpq.
+    pub fn sslmode(&self) -> Result<Option<String>, UrlError> {
+        self.effective("sslmode", None)
+    }
+
     /// The path without its leading `/`.
     pub fn database(&self) -> Result<Option<String>, UrlError> {
         let path = (!self.path.is_empty()).then(|| {

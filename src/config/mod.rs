@@ -348,6 +348,16 @@ impl MastodonConfig {
             Some(user) => Some(user),
             None => self.yaml_value("DB_USER", "mastodon").ok(),
         };
+        let password_known =
+            url.as_ref().is_some_and(|u| u.password.is_some()) || self.known("DB_PASS").is_ok();
+        let sslmode = match url.as_ref().and_then(|u| u.sslmode.clone()) {
+            Some(mode) => Some(mode),
+            None => self
+                .known("DB_SSLMODE")
+                .ok()
+                .flatten()
+                .map(|(m, _)| m.to_owned()),
+        };
         let password = match url.as_ref().and_then(|u| u.password.clone()) {
             Some(password) => Some(password),
             // `password: <%= (ENV['DB_PASS'] || '').to_json %>`: always a
@@ -365,6 +375,8 @@ impl MastodonConfig {
             name,
             user,
             password,
+            password_known,
+            sslmode,
             via_url: url.is_some(),
             url_variable: url.as_ref().map(|u| u.key),
             url: url.map(|u| u.url),
@@ -381,6 +393,7 @@ struct UrlParts {
     name: Option<String>,
     user: Option<String>,
     password: Option<String>,
+    sslmode: Option<String>,
 }
 
 impl UrlParts {
@@ -406,6 +419,7 @@ impl UrlParts {
             name: parsed.database().map_err(bad)?,
             user: parsed.user().map_err(bad)?,
             password: parsed.password().map_err(bad)?,
+            sslmode: parsed.sslmode().map_err(bad)?,
         })
     }
 }
@@ -513,6 +527,11 @@ pub struct Database {
     pub name: Option<String>,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// False when the password is computed by a shell command: then nobody
+    /// can log in as Mastodon would to ask the database.
+    pub password_known: bool,
+    /// `DB_SSLMODE`, or the URL's `sslmode`; unset means libpq's `prefer`.
+    pub sslmode: Option<String>,
     /// The connection comes (at least in part) from a URL variable.
     pub via_url: bool,
     /// Which one: `PRIMARY_DATABASE_URL` or `DATABASE_URL`. A bypass must
@@ -548,6 +567,8 @@ impl fmt::Debug for Database {
             .field("name", &self.name)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("password_known", &self.password_known)
+            .field("sslmode", &self.sslmode)
             .field("via_url", &self.via_url)
             .field("url_variable", &self.url_variable)
             .field("url", &self.url.as_deref().map(database_url::redacted))
@@ -884,6 +905,8 @@ mod tests {
                 name: Some("mastodon_production".into()),
                 user: Some("mastodon".into()),
                 password: None,
+                password_known: true,
+                sslmode: None,
                 via_url: false,
                 url_variable: None,
                 url: None,
@@ -1007,6 +1030,7 @@ mod tests {
         let db = config.database().unwrap();
         assert_eq!((db.host.as_str(), db.port), ("127.0.0.1", 6432));
         assert_eq!(db.password, None);
+        assert!(!db.password_known);
         assert_eq!(db.name, None);
     }
 

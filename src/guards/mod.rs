@@ -5,6 +5,7 @@
 //! `explain` prints them; `doctor` and `upgrade` ask the same list. No caller
 //! re-implements a guard.
 
+pub mod lock;
 pub mod memory;
 pub mod pgbouncer;
 pub mod rails_env;
@@ -114,29 +115,75 @@ pub fn shown_env_changes<'a>(
 type Guard = fn(&Invocation) -> Option<Verdict>;
 
 /// Every guard, in the order the shim applies them.
-const GUARDS: &[Guard] = &[
-    workdir::check_root,
-    user::check,
-    rails_env::check,
-    workdir::check,
-    pgbouncer::check,
-    pgbouncer::check_post_deploy,
-    memory::check,
+/// One place in the guard list.
+enum Slot {
+    Guard(Guard),
+    /// The migration guards, where this program has them.
+    Migration,
+}
+
+/// Every guard, in the order the shim applies them.
+const GUARDS: &[Slot] = &[
+    Slot::Guard(workdir::check_root),
+    Slot::Guard(user::check),
+    Slot::Guard(rails_env::check),
+    Slot::Guard(workdir::check),
+    Slot::Migration,
+    Slot::Guard(memory::check),
 ];
+
+/// The migration guards ask PostgreSQL itself (`database.rs`), so they
+/// and the client are linked into the `tootguard` binary only, which
+/// enables them at its entry. The shim binary, which runs before every
+/// admin command, stays small: it hands migrations to `tootguard`
+/// (`launch.rs`).
+static MIGRATION_GUARDS: std::sync::OnceLock<[Guard; 2]> = std::sync::OnceLock::new();
+
+/// Makes this program guard migrations itself.
+pub fn enable_migration_guards() {
+    let _ = MIGRATION_GUARDS.set([pgbouncer::check, pgbouncer::check_post_deploy]);
+}
+
+/// Whether this program guards migrations itself (else it hands them on).
+pub fn guards_migrations() -> bool {
+    MIGRATION_GUARDS.get().is_some()
+}
 
 /// Asks every guard about `inv`. With `stop_at_block`, guards after the first
 /// `block` are not asked (the shim will not run the command anyway, and later
 /// guards may do I/O such as connecting to the database).
 pub fn check_all(inv: &Invocation, stop_at_block: bool) -> Vec<Verdict> {
     let mut verdicts = Vec::new();
-    for guard in GUARDS {
-        if let Some(verdict) = guard(inv) {
-            let blocked = verdict.level == Level::Block;
-            verdicts.push(verdict);
-            if blocked && stop_at_block {
-                break;
+    for slot in GUARDS {
+        let guards: &[Guard] = match slot {
+            Slot::Guard(guard) => std::slice::from_ref(guard),
+            Slot::Migration => match MIGRATION_GUARDS.get() {
+                Some(guards) => guards,
+                None => &[unguarded_migration],
+            },
+        };
+        for guard in guards {
+            if let Some(verdict) = guard(inv) {
+                let blocked = verdict.level == Level::Block;
+                verdicts.push(verdict);
+                if blocked && stop_at_block {
+                    return verdicts;
+                }
             }
         }
     }
     verdicts
+}
+
+/// A migration in a program without the migration guards: never run
+/// unguarded (the shim hands migrations on before it gets here).
+fn unguarded_migration(inv: &Invocation) -> Option<Verdict> {
+    pgbouncer::applies(inv).then(|| {
+        Verdict::new(
+            pgbouncer::ID,
+            Level::Block,
+            "this program cannot guard a migration (it has no database client). Not running it.",
+        )
+        .fix("Run it through the `tootguard` command: `tootguard rails db:migrate`.")
+    })
 }

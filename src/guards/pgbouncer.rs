@@ -17,6 +17,7 @@ use std::time::Duration;
 use super::{Change, Level, Verdict};
 use crate::config::database_url;
 use crate::config::{Database, Source};
+use crate::database::{Endpoint, Pooler, Report, Request, SslMode};
 use crate::invocation::Invocation;
 
 pub const ID: &str = "pgbouncer";
@@ -56,6 +57,37 @@ pub struct Route {
     pub direct: Option<Direct>,
     /// Why there is no bypass, or a warning to give.
     pub note: Option<(Level, String)>,
+    /// How the decision was made.
+    pub found_by: FoundBy,
+    /// What PostgreSQL was asked, and what it said, when it was asked.
+    pub request: Option<Request>,
+    pub report: Option<Report>,
+    /// Why the database was not asked, or its answer could not decide.
+    pub unasked: Option<String>,
+    /// A reason not to migrate at all, found by asking: a pooler whose
+    /// server cannot be reached or is not the same one.
+    pub refusal: Option<(String, String)>,
+}
+
+/// How the direct endpoint (or its absence) was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoundBy {
+    /// `TOOTGUARD_DIRECT_DB_*`.
+    Setting,
+    /// PostgreSQL said where its session is (`inet_server_addr()`).
+    Server,
+    /// The port: 6432 is PgBouncer's, as in Mastodon's scaling guide.
+    Port,
+}
+
+impl FoundBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FoundBy::Setting => "setting",
+            FoundBy::Server => "server",
+            FoundBy::Port => "port",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -66,134 +98,352 @@ pub struct Direct {
     pub password: Option<String>,
     /// True when explicit TOOTGUARD_DIRECT_DB_* settings chose it.
     pub configured: bool,
+    /// True when tootguard connected to it and found the same database.
+    pub verified: bool,
 }
 
 pub fn applies(inv: &Invocation) -> bool {
     inv.runs_any_task(MIGRATION_TASKS)
 }
 
-/// Works out the route for `inv` from what Mastodon would see. Errors are
-/// one-paragraph messages (file and line where a value came from a file).
+/// The `TOOTGUARD_DIRECT_DB_*` settings.
+struct Settings {
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+impl Settings {
+    fn read(inv: &Invocation) -> Result<Settings, String> {
+        let text = |name: &str| -> Result<Option<String>, String> {
+            Ok(inv.setting(name)?.map(|(v, _)| v).filter(|v| !v.is_empty()))
+        };
+        let port = match inv.setting(DIRECT_PORT)? {
+            Some((v, _)) if v.is_empty() => None,
+            Some((v, source)) => Some(v.trim().parse::<u16>().map_err(|_| {
+                format!(
+                    "{DIRECT_PORT} is {v:?} ({source}), not a port number. Set it to the port \
+                     PostgreSQL itself listens on, usually 5432."
+                )
+            })?),
+            None => None,
+        };
+        Ok(Settings {
+            host: text(DIRECT_HOST)?,
+            port,
+            user: text(DIRECT_USER)?,
+            password: text(DIRECT_PASS)?,
+        })
+    }
+
+    fn any(&self) -> bool {
+        self.host.is_some() || self.port.is_some() || self.user.is_some() || self.password.is_some()
+    }
+
+    /// The direct endpoint they name. A direct host defaults to port 5432;
+    /// credentials alone keep the configured endpoint unless it is
+    /// PgBouncer's 6432.
+    fn direct(&self, database: &Database) -> Direct {
+        let default_port = if self.host.is_none() && database.port != PGBOUNCER_PORT {
+            database.port
+        } else {
+            POSTGRES_PORT
+        };
+        Direct {
+            host: self.host.clone().unwrap_or_else(|| database.host.clone()),
+            port: self.port.unwrap_or(default_port),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            configured: true,
+            verified: false,
+        }
+    }
+}
+
+/// Works out the route for `inv` from what Mastodon would see and, where
+/// it can, from what PostgreSQL itself says. Errors are one-paragraph
+/// messages (file and line where a value came from a file).
 pub fn route(inv: &Invocation) -> Result<Route, String> {
     let config = inv
         .config()
         .map_err(|e| format!("cannot read Mastodon's configuration to find the database: {e}"))?;
     let database = config.database().map_err(|e| format!("{e:#}"))?;
-    let direct_host = inv
-        .setting(DIRECT_HOST)?
-        .map(|(v, _)| v)
-        .filter(|v| !v.is_empty());
-    let direct_port = match inv.setting(DIRECT_PORT)? {
-        Some((v, _)) if v.is_empty() => None,
-        Some((v, source)) => Some(v.trim().parse::<u16>().map_err(|_| {
-            format!(
-                "{DIRECT_PORT} is {v:?} ({source}), not a port number. Set it to the port \
-                 PostgreSQL itself listens on, usually 5432."
-            )
-        })?),
-        None => None,
+    let settings = Settings::read(inv)?;
+    let (request, report, unasked) = match request(&database, &settings) {
+        Ok(request) => {
+            let report = inv.ask_database(&request);
+            (Some(request), Some(report), None)
+        }
+        Err(why) => (None, None, Some(why)),
     };
-    let direct_user = inv
-        .setting(DIRECT_USER)?
-        .map(|(v, _)| v)
-        .filter(|v| !v.is_empty());
-    let direct_pass = inv
-        .setting(DIRECT_PASS)?
-        .map(|(v, _)| v)
-        .filter(|v| !v.is_empty());
-    let configured = direct_host.is_some()
-        || direct_port.is_some()
-        || direct_user.is_some()
-        || direct_pass.is_some();
-
-    // A direct host defaults to port 5432; credentials alone keep the
-    // configured endpoint unless it is PgBouncer's 6432.
-    let default_port = if direct_host.is_none() && database.port != PGBOUNCER_PORT {
-        database.port
+    let mut route = Route {
+        direct: None,
+        note: None,
+        found_by: FoundBy::Port,
+        request,
+        report,
+        unasked,
+        refusal: None,
+        database,
+    };
+    let (db_host, db_port) = (route.database.host.clone(), route.database.port);
+    let pooler = route.report.as_ref().map(|r| r.pooler.clone());
+    if settings.any() {
+        let mut direct = settings.direct(&route.database);
+        match route.report.as_ref().map(judge_direct) {
+            Some(Answer::Same) => direct.verified = true,
+            Some(Answer::Other(why)) => {
+                route.refusal = Some((
+                    format!(
+                        "TOOTGUARD_DIRECT_DB_* name {} as PostgreSQL's direct endpoint, but {why}.",
+                        endpoint(&direct.host, direct.port)
+                    ),
+                    "Point TOOTGUARD_DIRECT_DB_HOST and TOOTGUARD_DIRECT_DB_PORT at the                      PostgreSQL server that holds Mastodon's database (the one behind the                      configured DB_HOST/DB_PORT)."
+                        .into(),
+                ));
+            }
+            // Not reachable or not asked: the probe before the migration
+            // decides, as without asking.
+            Some(Answer::Failed(_)) | Some(Answer::NotAsked) | None => {}
+        }
+        route.found_by = FoundBy::Setting;
+        route.direct = Some(direct);
     } else {
-        POSTGRES_PORT
+        match pooler {
+            Some(Pooler::None) => {
+                route.found_by = FoundBy::Server;
+                route.note = Some((
+                    Level::Ok,
+                    format!(
+                        "PostgreSQL itself answers at {} (asked: no pooler in between): the \
+                         migration goes there as configured",
+                        endpoint(&db_host, db_port)
+                    ),
+                ));
+            }
+            Some(Pooler::Between {
+                server: Some((addr, port)),
+            }) => {
+                route.found_by = FoundBy::Server;
+                let answer = route.report.as_ref().map_or(Answer::NotAsked, judge_direct);
+                match answer {
+                    Answer::Same => {
+                        route.direct = Some(Direct {
+                            host: addr.clone(),
+                            port,
+                            user: None,
+                            password: None,
+                            configured: false,
+                            verified: true,
+                        });
+                    }
+                    Answer::Other(why) | Answer::Failed(why) => {
+                        route.refusal = Some((
+                            format!(
+                                "a connection pooler stands between {} and PostgreSQL (the \
+                                 server says its session is at {}), so the migration must not \
+                                 go through it, but {why}.",
+                                endpoint(&db_host, db_port),
+                                endpoint(&addr, port)
+                            ),
+                            set_direct_fix(),
+                        ));
+                    }
+                    Answer::NotAsked => {
+                        route.unasked = Some("the pooler's server was not asked".into());
+                    }
+                }
+            }
+            Some(Pooler::Between { server: None }) => {
+                route.unasked = Some(
+                    "a pooler stands in front of PostgreSQL, but reaches it by a Unix socket, \
+                     so the server cannot say where it listens"
+                        .into(),
+                );
+                by_port(&mut route, config)?;
+                if route.direct.is_none() {
+                    route.refusal = Some((
+                        format!(
+                            "a connection pooler stands between {} and PostgreSQL, which it \
+                             reaches by a Unix socket, so tootguard cannot tell where \
+                             PostgreSQL listens; the migration must not go through the pooler.",
+                            endpoint(&db_host, db_port)
+                        ),
+                        set_direct_fix(),
+                    ));
+                }
+            }
+            Some(Pooler::Unknown) | None => {
+                if route.unasked.is_none() {
+                    route.unasked = Some(match route.report.as_ref().map(|r| &r.configured) {
+                        Some(Err(why)) => why.clone(),
+                        _ => "the server cannot tell (a Unix socket on both sides)".into(),
+                    });
+                }
+                by_port(&mut route, config)?;
+            }
+        }
+    }
+    // Already direct: nothing to change.
+    if let Some(d) = &route.direct
+        && d.host == route.database.host
+        && d.port == route.database.port
+        && d.user.is_none()
+        && d.password.is_none()
+    {
+        route.note = Some((
+            Level::Ok,
+            format!(
+                "the migration already goes to the direct endpoint {}",
+                endpoint(&d.host, d.port)
+            ),
+        ));
+        route.direct = None;
+    }
+    Ok(route)
+}
+
+/// What the direct endpoint answered, judged against the server behind the
+/// configured one.
+enum Answer {
+    /// The same database on the same cluster (or the configured endpoint
+    /// could not say, and the direct one answered for the database).
+    Same,
+    /// It answers, as another database or cluster.
+    Other(String),
+    /// It does not answer (connection or login failed).
+    Failed(String),
+    NotAsked,
+}
+
+fn judge_direct(report: &Report) -> Answer {
+    let Some((direct, answer)) = &report.direct else {
+        return Answer::NotAsked;
     };
-    let direct = if configured {
-        Some(Direct {
-            host: direct_host.unwrap_or_else(|| database.host.clone()),
-            port: direct_port.unwrap_or(default_port),
-            user: direct_user,
-            password: direct_pass,
-            configured: true,
-        })
-    } else if database.port == PGBOUNCER_PORT {
-        // PgBouncer's default port: PgBouncer in front of PostgreSQL on
-        // 5432 of the same host, as in Mastodon's scaling guide.
-        Some(Direct {
-            host: database.host.clone(),
+    match (answer, &report.configured) {
+        (Err(why), _) => Answer::Failed(why.clone()),
+        (Ok(server), Ok(behind)) if !behind.is_same_as(server) => Answer::Other(format!(
+            "{} answers as another server than the one behind the configured endpoint \
+             (database {:?} against {:?}, or another cluster): tootguard will not send a \
+             migration there",
+            endpoint(&direct.host, direct.port),
+            server.database,
+            behind.database
+        )),
+        (Ok(_), _) => Answer::Same,
+    }
+}
+
+/// What to ask PostgreSQL, when it can be asked as Mastodon would log in.
+fn request(database: &Database, settings: &Settings) -> Result<Request, String> {
+    if !database.password_known {
+        return Err(
+            "the database password is computed by a shell command, which tootguard \
+                    never runs, so it cannot log in to ask"
+                .into(),
+        );
+    }
+    let Some(dbname) = database.name.clone() else {
+        return Err("the database name cannot be known".into());
+    };
+    let sslmode = SslMode::parse(database.sslmode.as_deref())?;
+    let configured = Endpoint {
+        host: database.host.clone(),
+        port: database.port,
+        user: database.user.clone(),
+        password: database.password.clone(),
+        dbname: Some(dbname),
+        sslmode,
+    };
+    let direct = settings.any().then(|| {
+        let d = settings.direct(database);
+        Endpoint {
+            host: d.host,
+            port: d.port,
+            user: settings.user.clone().or_else(|| database.user.clone()),
+            password: settings
+                .password
+                .clone()
+                .or_else(|| database.password.clone()),
+            ..configured.clone()
+        }
+    });
+    Ok(Request {
+        configured,
+        direct,
+        direct_user: settings.user.clone(),
+        direct_password: settings.password.clone(),
+    })
+}
+
+fn set_direct_fix() -> String {
+    "Tell tootguard where PostgreSQL itself listens: set TOOTGUARD_DIRECT_DB_HOST and \
+     TOOTGUARD_DIRECT_DB_PORT (and TOOTGUARD_DIRECT_DB_USER/TOOTGUARD_DIRECT_DB_PASS when the \
+     pooler's users are not PostgreSQL roles) in .env.production."
+        .into()
+}
+
+/// The decision when PostgreSQL could not say: a database port of 6432
+/// (PgBouncer's default, as in Mastodon's scaling guide) means PostgreSQL
+/// on 5432 of the same host; `PREPARED_STATEMENTS=false` on another port
+/// gets a warning that a pooler is likely.
+fn by_port(route: &mut Route, config: &crate::config::MastodonConfig) -> Result<(), String> {
+    route.found_by = FoundBy::Port;
+    let db = &route.database;
+    if db.port == PGBOUNCER_PORT {
+        route.direct = Some(Direct {
+            host: db.host.clone(),
             port: POSTGRES_PORT,
             user: None,
             password: None,
             configured: false,
-        })
+            verified: false,
+        });
+        return Ok(());
+    }
+    let prepared = config
+        .known("PREPARED_STATEMENTS")
+        .map_err(|e| format!("{e:#}"))?
+        .map(|(v, _)| v.to_owned());
+    // `DB_PORT=5432 rails db:migrate`, as Mastodon's docs say: the admin
+    // chose the endpoint for this command; no warning.
+    let port_key = db.url_variable.unwrap_or("DB_PORT");
+    let chosen_here = config
+        .get(port_key)
+        .is_some_and(|s| matches!(s.source, Source::Environment | Source::Argument));
+    route.note = Some(if prepared.as_deref() == Some("false") && !chosen_here {
+        (
+            Level::Warn,
+            format!(
+                "PREPARED_STATEMENTS=false suggests a connection pooler in front of \
+                 PostgreSQL, but the database port is {} (not PgBouncer's 6432), so tootguard \
+                 cannot tell where PostgreSQL itself listens; the migration goes to {} as \
+                 configured{}. If that is PgBouncer, set TOOTGUARD_DIRECT_DB_HOST and \
+                 TOOTGUARD_DIRECT_DB_PORT (and TOOTGUARD_DIRECT_DB_USER/TOOTGUARD_DIRECT_DB_PASS \
+                 if PgBouncer's users are not PostgreSQL roles) in .env.production.",
+                db.port,
+                endpoint(&db.host, db.port),
+                unasked_clause(route.unasked.as_deref())
+            ),
+        )
     } else {
-        None
-    };
+        (
+            Level::Ok,
+            format!(
+                "no PgBouncer detected: the migration goes to {} as configured{}",
+                endpoint(&db.host, db.port),
+                unasked_clause(route.unasked.as_deref())
+            ),
+        )
+    });
+    Ok(())
+}
 
-    let mut note = None;
-    let direct = match direct {
-        // Already direct: nothing to change.
-        Some(d)
-            if d.host == database.host
-                && d.port == database.port
-                && d.user.is_none()
-                && d.password.is_none() =>
-        {
-            note = Some((
-                Level::Ok,
-                format!(
-                    "the migration already goes to the direct endpoint {}",
-                    endpoint(&d.host, d.port)
-                ),
-            ));
-            None
-        }
-        Some(d) => Some(d),
-        None => {
-            let prepared = inv.setting("PREPARED_STATEMENTS")?.map(|(v, _)| v);
-            // `DB_PORT=5432 rails db:migrate`, as Mastodon's docs say: the
-            // admin chose the endpoint for this command; no warning.
-            let port_key = database.url_variable.unwrap_or("DB_PORT");
-            let chosen_here = config
-                .get(port_key)
-                .is_some_and(|s| matches!(s.source, Source::Environment | Source::Argument));
-            note = Some(if prepared.as_deref() == Some("false") && !chosen_here {
-                (
-                    Level::Warn,
-                    format!(
-                        "PREPARED_STATEMENTS=false suggests a connection pooler in front of \
-                         PostgreSQL, but the database port is {} (not PgBouncer's 6432), so \
-                         tootguard cannot tell where PostgreSQL itself listens; the migration \
-                         goes to {} as configured. If that is PgBouncer, set \
-                         TOOTGUARD_DIRECT_DB_HOST and TOOTGUARD_DIRECT_DB_PORT (and \
-                         TOOTGUARD_DIRECT_DB_USER/TOOTGUARD_DIRECT_DB_PASS if PgBouncer's users \
-                         are not PostgreSQL roles) in .env.production.",
-                        database.port,
-                        endpoint(&database.host, database.port)
-                    ),
-                )
-            } else {
-                (
-                    Level::Ok,
-                    format!(
-                        "no PgBouncer detected: the migration goes to {} as configured",
-                        endpoint(&database.host, database.port)
-                    ),
-                )
-            });
-            None
-        }
-    };
-    Ok(Route {
-        database,
-        direct,
-        note,
-    })
+/// `" (the database could not be asked: …)"`.
+fn unasked_clause(why: Option<&str>) -> String {
+    why.map(|why| format!(" (the database could not be asked: {why})"))
+        .unwrap_or_default()
 }
 
 pub fn check(inv: &Invocation) -> Option<Verdict> {
@@ -216,6 +466,19 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
             );
         }
     };
+    if let Some((message, fix)) = &route.refusal {
+        return Some(
+            Verdict::new(
+                ID,
+                Level::Block,
+                format!("{message} Not running the migration."),
+            )
+            .fix(fix.clone()),
+        );
+    }
+    if let Some(verdict) = lock_verdict(&route) {
+        return Some(verdict);
+    }
     let Some(direct) = &route.direct else {
         let (level, message) = route.note.unwrap_or((Level::Ok, String::new()));
         return Some(Verdict::new(ID, level, message));
@@ -224,7 +487,10 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
     let pooled = endpoint(&db.host, db.port);
     let target = endpoint(&direct.host, direct.port);
 
-    if let Err(tried) = probe(&direct.host, direct.port) {
+    // What tootguard connected to and checked needs no knock on the door.
+    if !direct.verified
+        && let Err(tried) = probe(&direct.host, direct.port)
+    {
         return Some(
             Verdict::new(
                 ID,
@@ -241,10 +507,13 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
                  TOOTGUARD_DIRECT_DB_USER/TOOTGUARD_DIRECT_DB_PASS when PgBouncer's users are \
                  not PostgreSQL roles) in the environment or in .env.production.{}",
                 if direct.configured {
-                    ""
+                    String::new()
                 } else {
-                    " tootguard assumed PostgreSQL on port 5432 of the same host because the \
-                     configured port is PgBouncer's default, 6432."
+                    format!(
+                        " tootguard assumed PostgreSQL on port 5432 of the same host because \
+                         the configured port is PgBouncer's default, 6432{}.",
+                        unasked_clause(route.unasked.as_deref())
+                    )
                 }
             )),
         );
@@ -256,7 +525,24 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
              TOOTGUARD_DIRECT_DB_PASS)"
         )
     } else {
-        format!("migrating directly to PostgreSQL at {target}, skipping PgBouncer at {pooled}")
+        match route.found_by {
+            FoundBy::Setting => format!(
+                "migrating directly to PostgreSQL at {target}, skipping PgBouncer at {pooled}"
+            ),
+            FoundBy::Server => format!(
+                "migrating directly to PostgreSQL at {target}, skipping the pooler at {pooled} \
+                 (PostgreSQL said where its session is)"
+            ),
+            FoundBy::Port => format!(
+                "migrating directly to PostgreSQL at {target}, skipping PgBouncer at {pooled} \
+                 (by PgBouncer's usual port, 6432{})",
+                route
+                    .unasked
+                    .as_deref()
+                    .map(|why| format!("; the database could not be asked: {why}"))
+                    .unwrap_or_default()
+            ),
+        }
     };
     let mut verdict = Verdict::new(ID, Level::Notice, message);
     if db.via_url {
@@ -323,6 +609,47 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
         }
     }
     Some(verdict)
+}
+
+impl Route {
+    /// Whether PostgreSQL itself was asked at the direct endpoint (not
+    /// through the configured one).
+    pub fn asked_at_direct(&self) -> bool {
+        self.report
+            .as_ref()
+            .is_some_and(|r| matches!(&r.direct, Some((_, Ok(_)))))
+    }
+
+    /// Where PostgreSQL itself was asked, credentials included: the direct
+    /// endpoint when it answered, else the configured one when it did.
+    pub fn asked_at(&self) -> Option<&Endpoint> {
+        let report = self.report.as_ref()?;
+        match &report.direct {
+            Some((endpoint, Ok(_))) => Some(endpoint),
+            _ => report
+                .configured
+                .is_ok()
+                .then(|| self.request.as_ref().map(|r| &r.configured))
+                .flatten(),
+        }
+    }
+}
+
+/// Rails' migration lock already held: the migration would fail with
+/// "another migration process is currently running". Blocked before Rails
+/// boots, with who holds it and what to do.
+fn lock_verdict(route: &Route) -> Option<Verdict> {
+    let holders = route.report.as_ref()?.lock.as_ref().ok()?;
+    let holder = holders.first()?;
+    let (message, fix) = super::lock::describe(route, holder);
+    Some(
+        Verdict::new(
+            super::lock::ID,
+            Level::Block,
+            format!("{message} Not running the migration."),
+        )
+        .fix(fix),
+    )
 }
 
 /// `SKIP_POST_DEPLOYMENT_MIGRATIONS` set to a value that reads like "no".

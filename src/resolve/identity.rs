@@ -121,6 +121,15 @@ impl SelfId {
             .find(|path| path.file_name() == Some(OsStr::new(SHIM_BINARY)))
     }
 
+    /// The command line beside this binary (`tootguard`), to which the
+    /// shim binary hands migrations (`launch.rs`).
+    pub fn cli_binary(&self) -> Option<&Path> {
+        self.pair()
+            .iter()
+            .map(|(path, _)| path.as_path())
+            .find(|path| path.file_name() == Some(OsStr::new(CLI_BINARY)))
+    }
+
     /// True when `candidate` is the shim binary: a link to it or a copy.
     pub fn is_shim_binary(&self, candidate: &Path) -> bool {
         let (Some(shim), Ok(meta)) = (self.shim_binary(), fs::metadata(candidate)) else {

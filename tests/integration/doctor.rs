@@ -6,12 +6,11 @@
 //! after the shims, a listening PostgreSQL socket and plenty of memory.
 
 use std::fs;
-use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::harness::{Cmd, World, write_executable};
+use crate::harness::{Cmd, NotPostgres, World, write_executable};
 
 /// Records each call, in order, as a line `name args…` in
 /// `$TG_RECORD/calls.log`, with its environment and directory in
@@ -45,10 +44,11 @@ pub struct Setup {
     pub w: World,
     /// Fake programs: ruby, node, bundle, yarn, systemctl, sudo.
     pub fake: PathBuf,
-    /// The directory holding PostgreSQL's socket `.s.PGSQL.5432`.
+    /// The directory holding PostgreSQL's socket `.s.PGSQL.5432` (a link
+    /// to the test cluster's: role `mastodon`, database
+    /// `mastodon_production`).
     pub db_dir: PathBuf,
     pub meminfo: PathBuf,
-    _db: UnixListener,
 }
 
 impl Setup {
@@ -87,7 +87,9 @@ impl Setup {
         );
         let db_dir = w.base().join("pg");
         fs::create_dir_all(&db_dir).unwrap();
-        let db = UnixListener::bind(db_dir.join(".s.PGSQL.5432")).unwrap();
+        // PostgreSQL itself answers there (the test cluster's socket).
+        let socket = crate::e2e_support::Servers::shared().mastodon_socket();
+        std::os::unix::fs::symlink(socket, db_dir.join(".s.PGSQL.5432")).unwrap();
         let meminfo = w.base().join("meminfo");
         write_meminfo(&meminfo, 8192, 2048);
         Setup {
@@ -95,7 +97,6 @@ impl Setup {
             fake,
             db_dir,
             meminfo,
-            _db: db,
         }
     }
 
@@ -160,7 +161,7 @@ fn message(checks: &[Value], id: &str) -> String {
     check(checks, id)["message"].as_str().unwrap().to_owned()
 }
 
-const IDS: [&str; 13] = [
+const IDS: [&str; 16] = [
     "shims",
     "sudo",
     "cron",
@@ -171,6 +172,9 @@ const IDS: [&str; 13] = [
     "node",
     "config",
     "database",
+    "pooler",
+    "migration-lock",
+    "migrations",
     "db-password",
     "memory",
     "shell-env",
@@ -186,6 +190,9 @@ fn doctor_passes_every_check_on_a_good_setup() {
     for id in IDS {
         assert_level(&checks, id, "ok");
     }
+    assert!(message(&checks, "pooler").contains("over a Unix socket"));
+    assert!(message(&checks, "migration-lock").contains("is free"));
+    assert!(message(&checks, "migrations").contains("every migration"));
     assert!(message(&checks, "version").contains("Mastodon 4.3.2"));
     assert!(message(&checks, "ruby").contains("3.3.5"));
     assert!(message(&checks, "node").contains("22.11.0"));
@@ -435,8 +442,8 @@ fn doctor_fails_when_nothing_answers_at_the_database_socket() {
 #[test]
 fn doctor_reaches_a_database_over_tcp_and_fails_on_a_closed_port() {
     let s = Setup::good();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let listener = NotPostgres::tcp();
+    let port = listener.port;
     let tcp = || {
         s.tootguard()
             .env("DB_HOST", "127.0.0.1")

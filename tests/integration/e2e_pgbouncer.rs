@@ -4,30 +4,16 @@
 //! (PgBouncer's `application_name_add_host = 1` marks its sessions), so the
 //! tests prove where a migration went, not only that it succeeded.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use crate::e2e_support::{
-    Load, MIGRATION_VERSIONS, RAILS_TIMEOUT, RailsApp, Servers, assert_all_direct, combined,
-    migrate_through_pgbouncer_until_it_fails, passed_through_pgbouncer, run, scrub_env,
+    Load, MIGRATION_VERSIONS, POST_DEPLOY_INITIALIZER, POST_VERSION, RAILS_TIMEOUT, RailsApp,
+    Servers, assert_all_direct, combined, migrate_through_pgbouncer_until_it_fails,
+    passed_through_pgbouncer, post_migration, run, scrub_env, through_tootguard,
 };
 use crate::harness::{tootguard, write_executable};
 
 const LOAD_CLIENTS: u32 = 8;
-
-/// `tootguard rails ARGS` in the app, with no RAILS_ENV (tootguard adds it)
-/// and nothing inherited that names a database.
-fn through_tootguard(app: &RailsApp, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(tootguard());
-    scrub_env(&mut cmd)
-        .env_remove("RAILS_ENV")
-        .env_remove("TOOTGUARD_EXEC")
-        .env("NO_COLOR", "1")
-        .current_dir(app.dir())
-        .arg("rails")
-        .args(args)
-        .envs(envs.iter().copied());
-    run(&mut cmd, RAILS_TIMEOUT)
-}
 
 /// PgBouncer in front, on its random port, and the direct endpoint named in
 /// `.env.production` the way an admin would (the test's PostgreSQL is not on
@@ -114,32 +100,6 @@ fn a_closed_direct_port_blocks_before_any_migration_runs() {
     assert!(app.applied_versions(servers).is_empty(), "a migration ran");
 }
 
-/// Like Mastodon's `config/initializers/0_post_deployment_migrations.rb`:
-/// `db/post_migrate` is a migration path unless the variable is present.
-const POST_DEPLOY_INITIALIZER: &str = "\
-unless ENV.key?('SKIP_POST_DEPLOYMENT_MIGRATIONS')
-  path = Rails.root.join('db', 'post_migrate').to_s
-  Rails.application.config.paths['db/migrate'] << path
-  ActiveRecord::Migrator.migrations_paths << path
-end
-";
-
-const POST_VERSION: &str = "20240201000001";
-
-fn post_migration() -> String {
-    format!(
-        "\
-class DropThings1 < ActiveRecord::Migration[6.1]
-  def up
-    drop_table :things_1
-    execute \"INSERT INTO migration_routes (version, application_name, server_port, backend_pid) \" \\
-            \"VALUES ('{POST_VERSION}', current_setting('application_name'), inet_server_port(), pg_backend_pid())\"
-  end
-end
-"
-    )
-}
-
 #[test]
 fn upgrade_runs_pre_and_post_deployment_migrations_directly_around_the_restart() {
     let servers = Servers::shared();
@@ -199,7 +159,6 @@ fn upgrade_runs_pre_and_post_deployment_migrations_directly_around_the_restart()
     }
     let restarts = std::fs::read_to_string(&log).unwrap();
     assert!(restarts.contains("reload mastodon-web"), "{restarts}");
-    // The post-deployment migration ran after the restart, not before.
     // The post-deployment migration ran after the restart, not before.
     let stderr = String::from_utf8_lossy(&out.stderr);
     let at = |needle: &str| {

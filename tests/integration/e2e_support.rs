@@ -56,6 +56,11 @@ const PIN_SECONDS: u64 = RAILS_TIMEOUT.as_secs() + 10;
 /// two connections, so the load never starves the migration; every extra
 /// server connection is one more place the unlock can land.
 pub const POOL_SIZE: u32 = 20;
+/// PgBouncer's `server_idle_timeout`: long enough for a leaked lock to
+/// sit on an idle server connection while tootguard calls it a leftover
+/// (after 10 s idle), short enough that the tests' pools do not pile up
+/// (every test has a database, and so a pool, of its own).
+const SERVER_IDLE_TIMEOUT: u32 = 60;
 
 // ---------------------------------------------------------------------------
 // Packages
@@ -659,6 +664,55 @@ impl Servers {
             .collect()
     }
 
+    /// PostgreSQL's Unix socket, with the role `mastodon` and the database
+    /// `mastodon_production` made (once) as Mastodon's defaults name them:
+    /// for setups that need a database to answer and nothing more.
+    pub fn mastodon_socket(&self) -> PathBuf {
+        static MADE: OnceLock<()> = OnceLock::new();
+        MADE.get_or_init(|| {
+            self.psql(
+                "postgres",
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mastodon') \
+                 THEN CREATE ROLE mastodon LOGIN; END IF; END $$",
+            );
+            self.create_database("mastodon_production");
+        });
+        self.run_dir.join(format!(".s.PGSQL.{}", self.pg_port))
+    }
+
+    /// Runs a command on PgBouncer's admin console (`RECONNECT db`, …).
+    pub fn bouncer_console(&self, command: &str) -> String {
+        psql_output(self.bouncer_port, "pgbouncer", command, SQL_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `psql` on PostgreSQL itself running `sql` in the background (a
+    /// session that stays busy); killed on drop.
+    pub fn background_psql(&self, db: &str, sql: &str) -> Background {
+        let mut cmd = psql_command(self.pg_port, db);
+        cmd.arg("-Atc")
+            .arg(sql)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Background(cmd.spawn().expect("psql"), None)
+    }
+
+    /// `psql` on PostgreSQL itself that runs `sql` and then stays
+    /// connected, idle, until dropped (an interrupted console).
+    pub fn idle_psql(&self, db: &str, sql: &str) -> Background {
+        use std::io::Write;
+        let mut cmd = psql_command(self.pg_port, db);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("psql");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{sql};\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        Background(child, Some(stdin))
+    }
+
     /// Number of advisory locks currently held in database `db` (a failed
     /// migration through PgBouncer leaves Rails' lock behind).
     pub fn advisory_locks(&self, db: &str) -> usize {
@@ -680,6 +734,17 @@ impl Servers {
     }
 }
 
+/// A child killed (and reaped) on drop, with its standard input when it
+/// is kept open.
+pub struct Background(Child, Option<std::process::ChildStdin>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn bouncer_config(pg_port: u16, port: u16, run_dir: &Path, userlist: &Path) -> String {
     format!(
         "[databases]\n\
@@ -698,7 +763,7 @@ fn bouncer_config(pg_port: u16, port: u16, run_dir: &Path, userlist: &Path) -> S
          min_pool_size = 0\n\
          reserve_pool_size = 0\n\
          max_client_conn = 1000\n\
-         server_idle_timeout = 10\n\
+         server_idle_timeout = {SERVER_IDLE_TIMEOUT}\n\
          application_name_add_host = 1\n\
          ignore_startup_parameters = extra_float_digits\n\
          log_connections = 0\n\
@@ -1426,4 +1491,75 @@ pub fn migrate_through_pgbouncer_until_it_fails(
         outputs.push(out);
     }
     Err(outputs)
+}
+
+// ---------------------------------------------------------------------------
+// tootguard in an app
+// ---------------------------------------------------------------------------
+
+/// `tootguard rails ARGS` in the app, with no RAILS_ENV (tootguard adds it)
+/// and nothing inherited that names a database.
+pub fn through_tootguard(app: &RailsApp, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = tootguard_in(app);
+    cmd.arg("rails").args(args).envs(envs.iter().copied());
+    run(&mut cmd, RAILS_TIMEOUT)
+}
+
+/// `rails ARGS` in the app through a `rails` shim linked to
+/// `tootguard-shim`, as `tootguard install` makes it (the shim hands
+/// migrations to `tootguard`).
+pub fn through_shim(app: &RailsApp, args: &[&str]) -> Output {
+    let shims = scratch_dir("shims");
+    let rails = shims.path().join("rails");
+    std::os::unix::fs::symlink(crate::harness::shim_binary(), &rails).expect("symlink");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut cmd = Command::new(&rails);
+    scrub_env(&mut cmd)
+        .env_remove("RAILS_ENV")
+        .env_remove("TOOTGUARD_EXEC")
+        .env("NO_COLOR", "1")
+        .env("PATH", format!("{}:{path}", shims.path().display()))
+        .stdin(Stdio::null())
+        .current_dir(app.dir())
+        .args(args);
+    run(&mut cmd, RAILS_TIMEOUT)
+}
+
+/// `tootguard` in the app, with no RAILS_ENV and nothing inherited that
+/// names a database; standard input is empty (no terminal).
+pub fn tootguard_in(app: &RailsApp) -> Command {
+    let mut cmd = Command::new(crate::harness::tootguard());
+    scrub_env(&mut cmd)
+        .env_remove("RAILS_ENV")
+        .env_remove("TOOTGUARD_EXEC")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .current_dir(app.dir());
+    cmd
+}
+
+/// Like Mastodon's `config/initializers/0_post_deployment_migrations.rb`:
+/// `db/post_migrate` is a migration path unless the variable is present.
+pub const POST_DEPLOY_INITIALIZER: &str = "\
+unless ENV.key?('SKIP_POST_DEPLOYMENT_MIGRATIONS')
+  path = Rails.root.join('db', 'post_migrate').to_s
+  Rails.application.config.paths['db/migrate'] << path
+  ActiveRecord::Migrator.migrations_paths << path
+end
+";
+
+pub const POST_VERSION: &str = "20240201000001";
+
+pub fn post_migration() -> String {
+    format!(
+        "\
+class DropThings1 < ActiveRecord::Migration[6.1]
+  def up
+    drop_table :things_1
+    execute \"INSERT INTO migration_routes (version, application_name, server_port, backend_pid) \" \\
+            \"VALUES ('{POST_VERSION}', current_setting('application_name'), inet_server_port(), pg_backend_pid())\"
+  end
+end
+"
+    )
 }

@@ -1135,11 +1135,8 @@ fn closed_standard_descriptors_become_dev_null_before_anything_is_opened() {
             "DB_HOST=127.0.0.1\nDB_PORT=5432\nPREPARED_STATEMENTS=false\n",
         )
         .unwrap();
-        let (_listener, port) = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let p = l.local_addr().unwrap().port();
-            (l, p)
-        };
+        let listener = crate::harness::NotPostgres::tcp();
+        let port = listener.port;
         let script = format!(
             "exec {} db:migrate DB_PORT={port} {fd}<&-",
             w.shim("rails").display()

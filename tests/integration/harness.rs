@@ -559,3 +559,74 @@ impl World {
         (w, user)
     }
 }
+
+/// Something that answers on a TCP port or a Unix socket but is not
+/// PostgreSQL: it accepts each connection and hangs up at once, for as long
+/// as it lives. A knock on the door (tootguard's reachability probe)
+/// succeeds; asking it as PostgreSQL fails at once, as with a server that
+/// refuses the login — instead of waiting out a time limit.
+pub struct NotPostgres {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    wake: Box<dyn Fn() -> bool + Send + Sync>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NotPostgres {
+    /// On a free port of 127.0.0.1.
+    pub fn tcp() -> NotPostgres {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                drop(conn);
+            }
+        });
+        NotPostgres {
+            port,
+            stop,
+            thread: Some(thread),
+            wake: Box::new(move || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        }
+    }
+
+    /// As the Unix socket `path` (`<dir>/.s.PGSQL.5432`).
+    pub fn unix(path: &Path) -> NotPostgres {
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                drop(conn);
+            }
+        });
+        let path = path.to_path_buf();
+        NotPostgres {
+            port: 0,
+            stop,
+            thread: Some(thread),
+            wake: Box::new(move || std::os::unix::net::UnixStream::connect(&path).is_ok()),
+        }
+    }
+}
+
+impl Drop for NotPostgres {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // The listener is closed once the thread is done. A socket whose
+        // directory is already gone cannot be woken: the thread is left.
+        if (self.wake)()
+            && let Some(thread) = self.thread.take()
+        {
+            let _ = thread.join();
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 mod completions;
 mod doctor;
+mod e2e_database;
 mod e2e_pgbouncer;
 mod e2e_smoke;
 mod e2e_support;

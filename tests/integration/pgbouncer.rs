@@ -3,21 +3,22 @@
 //! Rails proof is in `e2e_pgbouncer.rs`.
 
 use std::fs;
-use std::net::TcpListener;
 
-use crate::harness::World;
+use crate::harness::{ClosedPort, NotPostgres, World};
 
 /// A port something answers on, kept open for the test's life.
-fn listener() -> (TcpListener, u16) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
+fn listener() -> (NotPostgres, u16) {
+    let l = NotPostgres::tcp();
+    let port = l.port;
     (l, port)
 }
 
-/// A port nothing answers on.
+/// A port nothing answers on (for as long as the test runs: the guard is
+/// leaked on purpose, so no parallel test takes the port).
 fn closed_port() -> u16 {
-    let (l, port) = listener();
-    drop(l);
+    let closed = ClosedPort::new();
+    let port = closed.port;
+    std::mem::forget(closed);
     port
 }
 
@@ -96,9 +97,11 @@ fn port_6432_means_pgbouncer_in_front_of_postgresql_on_5432() {
         serde_json::json!({"host": "127.0.0.1", "port": 6432, "name": "mastodon_production",
                            "user": "mastodon", "via_url": false})
     );
+    // Nothing answers on 6432 here, so the port decided, unverified.
     assert_eq!(
         json["direct"],
-        serde_json::json!({"host": "127.0.0.1", "port": 5432})
+        serde_json::json!({"host": "127.0.0.1", "port": 5432, "found_by": "port",
+                           "verified": false})
     );
 }
 
@@ -448,4 +451,30 @@ fn an_empty_direct_password_leaves_the_database_password_alone() {
     // Not in the child's environment: Mastodon's dotenv reads it from the file.
     assert_eq!(w.recorded_env("rails", "DB_PASS"), None);
     assert_eq!(w.recorded_env("rails", "DB_PORT"), Some(port.to_string()));
+}
+
+#[test]
+fn a_shim_without_tootguard_beside_it_refuses_migrations_and_runs_the_rest() {
+    let w = World::production();
+    let (_pg, port) = listener();
+    env_production(
+        &w,
+        &format!("DB_HOST=127.0.0.1\nDB_PORT=6432\nTOOTGUARD_DIRECT_DB_PORT={port}\n"),
+    );
+    // The shim binary alone: a copy in a directory of its own.
+    let alone = w.base().join("alone");
+    fs::create_dir_all(&alone).unwrap();
+    fs::copy(crate::harness::shim_binary(), alone.join("tootguard-shim")).unwrap();
+    std::os::unix::fs::symlink("tootguard-shim", alone.join("rails")).unwrap();
+    let out = w.cmd(alone.join("rails")).arg("db:migrate").run();
+    out.expect_code(127)
+        .expect_stderr("there is none beside")
+        .expect_stderr("Not running the migration");
+    assert!(!w.ran("rails"), "a migration ran unguarded");
+    // Everything else needs no database client.
+    w.cmd(alone.join("rails"))
+        .arg("db:version")
+        .run()
+        .expect_code(0);
+    assert!(w.ran("rails"));
 }

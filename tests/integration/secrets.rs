@@ -17,13 +17,11 @@
 //! a secret, even when it happens to equal one (`tootctl` reads no `.env`).
 
 use std::fs;
-use std::net::TcpListener;
-use std::os::unix::net::UnixListener;
 
 use serde_json::Value;
 
 use crate::doctor::{Setup, write_meminfo};
-use crate::harness::{Cmd, Outcome};
+use crate::harness::{Cmd, NotPostgres, Outcome};
 
 /// `DB_PASS`: URL-special characters, a literal `%20`, both quotes.
 const DB_PASS: &str = "p@ss:w/rd%20 \"q'";
@@ -189,14 +187,18 @@ fn dotenv_quote(value: &str) -> String {
 }
 
 /// A port something answers on, and one nothing answers on.
-fn listener() -> (TcpListener, u16) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
+fn listener() -> (NotPostgres, u16) {
+    let l = NotPostgres::tcp();
+    let port = l.port;
     (l, port)
 }
 
+/// Nothing answers there while the test runs (leaked on purpose).
 fn closed_port() -> u16 {
-    listener().1
+    let closed = crate::harness::ClosedPort::new();
+    let port = closed.port;
+    std::mem::forget(closed);
+    port
 }
 
 /// A doctor/upgrade setup whose configuration is full of secrets.
@@ -206,15 +208,15 @@ struct Scenario {
     database: Database,
     /// The variables that hold secrets, and the settings around them.
     vars: Vec<(String, String)>,
-    _direct: Option<TcpListener>,
-    _bouncer: UnixListener,
+    _direct: Option<NotPostgres>,
+    _bouncer: NotPostgres,
 }
 
 impl Scenario {
     fn new(placement: Placement, database: Database, direct_answers: bool) -> Scenario {
         let s = Setup::good();
         // PgBouncer answers on the setup's socket directory, port 6432.
-        let bouncer = UnixListener::bind(s.db_dir.join(".s.PGSQL.6432")).unwrap();
+        let bouncer = NotPostgres::unix(&s.db_dir.join(".s.PGSQL.6432"));
         let (direct, direct_port) = if direct_answers {
             let (l, port) = listener();
             (Some(l), port)

@@ -17,7 +17,6 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -53,7 +52,7 @@ pub struct Install {
     /// `vendor/bundle/ruby/<version>/bin`: Bundler's bin directory.
     pub gem_bin: PathBuf,
     /// Where "PostgreSQL" listens: the port a migration must get.
-    _direct: TcpListener,
+    _direct: crate::harness::NotPostgres,
     pub direct_port: u16,
     /// The "PgBouncer" of `.env.production`: nothing answers there.
     _pooled: ClosedPort,
@@ -120,8 +119,8 @@ impl Install {
         for tool in ["rails", "rake"] {
             write_executable(&gem_bin.join(tool), &recorder);
         }
-        let direct = TcpListener::bind("127.0.0.1:0").unwrap();
-        let direct_port = direct.local_addr().unwrap().port();
+        let direct = crate::harness::NotPostgres::tcp();
+        let direct_port = direct.port;
         let pooled = ClosedPort::new();
         let pooled_port = pooled.port;
         fs::write(

@@ -8,6 +8,7 @@
 //! decides the question (memory, the configuration reader), the check asks
 //! it rather than deciding again. `upgrade`'s preflight is [`checks`].
 
+mod db;
 mod reach;
 
 use std::fs;
@@ -182,7 +183,7 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
             out.push(ruby(&owner_env, dir, Some(&root.dir)));
             out.push(node(&owner_env, dir, Some(&root.dir)));
             out.push(config(inv, &root.dir));
-            out.push(database(inv));
+            out.extend(db::checks(inv, &root.dir));
             out.push(db_password(inv));
         }
         _ => {
@@ -192,7 +193,9 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
             out.push(ruby(env, dir, None));
             out.push(node(env, dir, None));
             out.push(Check::new("config", Status::Warn, why));
-            out.push(Check::new("database", Status::Warn, why));
+            for id in db::IDS {
+                out.push(Check::new(id, Status::Warn, why));
+            }
             out.push(Check::new("db-password", Status::Warn, why));
         }
     }
@@ -856,9 +859,6 @@ fn config(inv: &Invocation, root: &Path) -> Check {
     }
 }
 
-/// The database endpoint, as configured, accepts a connection; behind
-/// PgBouncer, so does PostgreSQL's direct endpoint that migrations will use.
-/// The endpoints and the probe are the PgBouncer guard's own.
 /// The database password is not one a reader could guess: 12 characters
 /// or more, and not the database user's or database's name. Never shown.
 fn db_password(inv: &Invocation) -> Check {
@@ -906,62 +906,6 @@ fn db_password(inv: &Invocation) -> Check {
          {variable} in .env.production.",
         db.user.as_deref().unwrap_or("mastodon")
     ))
-}
-
-fn database(inv: &Invocation) -> Check {
-    const ID: &str = "database";
-    let route = match guards::pgbouncer::route(inv) {
-        Ok(route) => route,
-        Err(e) => {
-            return Check::new(ID, Status::Fail, e)
-                .fix("Fix the database settings in .env.production (see the `config` check).");
-        }
-    };
-    let db = &route.database;
-    let configured = guards::pgbouncer::endpoint(&db.host, db.port);
-    let via = db.url_variable.unwrap_or("DB_HOST/DB_PORT");
-    if let Err(why) = guards::pgbouncer::probe(&db.host, db.port) {
-        return Check::new(
-            ID,
-            Status::Fail,
-            format!("nothing answers at {configured} (from {via}): {why}"),
-        )
-        .fix(
-            "Start PostgreSQL (or PgBouncer) — `systemctl start postgresql` as root — or \
-             correct the database settings in .env.production.",
-        );
-    }
-    let Some(direct) = &route.direct else {
-        return Check::new(
-            ID,
-            Status::Ok,
-            format!("the database answers at {configured} (from {via})"),
-        );
-    };
-    let target = guards::pgbouncer::endpoint(&direct.host, direct.port);
-    match guards::pgbouncer::probe(&direct.host, direct.port) {
-        Ok(()) => Check::new(
-            ID,
-            Status::Ok,
-            format!(
-                "PgBouncer answers at {configured}, and PostgreSQL answers directly at {target} \
-                 (where migrations will go)"
-            ),
-        ),
-        Err(why) => Check::new(
-            ID,
-            Status::Fail,
-            format!(
-                "PgBouncer answers at {configured}, but PostgreSQL's direct endpoint {target}, \
-                 where migrations must go, does not: {why}"
-            ),
-        )
-        .fix(
-            "Set TOOTGUARD_DIRECT_DB_HOST and TOOTGUARD_DIRECT_DB_PORT (and \
-             TOOTGUARD_DIRECT_DB_USER/TOOTGUARD_DIRECT_DB_PASS when PgBouncer's users are not \
-             PostgreSQL roles) in .env.production to where PostgreSQL itself listens.",
-        ),
-    }
 }
 
 /// The memory guard's verdict for `rails assets:precompile`.

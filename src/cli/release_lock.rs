@@ -1,0 +1,191 @@
+//! `tootguard release-lock`: ends the session that holds Rails' migration
+//! lock when it is a leftover — idle for a while, the trace of a migration
+//! that failed through PgBouncer or was cut off — so migrations can run
+//! again.
+//!
+//! It never ends a session that looks like a running migration (active,
+//! inside a transaction, or idle for only a moment), and the end itself is
+//! conditional in PostgreSQL: the session must still hold the lock and
+//! still be idle when the statement runs, so a migration that woke up in
+//! between is left alone. It asks before ending anything, and never
+//! without a terminal unless `--yes` says so.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::database::{LEFTOVER_AFTER_SECONDS, client};
+use crate::exit::{BLOCKED, FAILURE, Failure, OK, USAGE};
+use crate::guards::lock::{Kind, describe, kind, who};
+use crate::guards::pgbouncer;
+use crate::invocation::{Invocation, Tool};
+use crate::settings::Env;
+
+/// End the idle session that holds Rails' migration lock
+///
+/// Run in (or with MASTODON_ROOT naming) the Mastodon directory. Finds
+/// the session holding the lock on Mastodon's database; when it has been
+/// idle for a while (a leftover of a failed migration), asks, ends it with
+/// pg_terminate_backend and checks the lock is free. A session that looks
+/// like a running migration is never ended.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// End the idle holder without asking (needed without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let env: Env = std::env::vars_os().collect();
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let root = crate::resolve::find_root(&env, Some(&cwd), Tool::Tootctl)?.ok_or_else(|| {
+        Failure::error(
+            FAILURE,
+            "no Mastodon install here: run `tootguard release-lock` in the Mastodon directory \
+             (usually /home/mastodon/live), or set MASTODON_ROOT to it.",
+        )
+    })?;
+    let inv = Invocation::new(Tool::Rails, Vec::new(), cwd, env, Some(root));
+    let route = pgbouncer::route(&inv).map_err(|e| Failure::error(FAILURE, e))?;
+    let name = route
+        .database
+        .name
+        .clone()
+        .unwrap_or_else(|| "mastodon_production".into());
+    let cannot_ask = |why: &str| {
+        Failure::error(
+            FAILURE,
+            format!(
+                "cannot ask the database who holds Rails' migration lock on {name}: {why}. Run \
+                 it as the user Mastodon runs as (for example `sudo -u {} -i tootguard \
+                 release-lock` when PostgreSQL uses peer authentication).",
+                route.database.user.as_deref().unwrap_or("mastodon")
+            ),
+        )
+    };
+    let (Some(report), Some(at)) = (route.report.as_ref(), route.asked_at()) else {
+        let why = route
+            .report
+            .as_ref()
+            .and_then(|r| r.configured.as_ref().err().cloned())
+            .or_else(|| route.unasked.clone())
+            .unwrap_or_else(|| "it cannot be reached".into());
+        return Err(cannot_ask(&why));
+    };
+    let holders = report.lock.as_ref().map_err(|why| cannot_ask(why))?;
+    let Some(holder) = holders.first() else {
+        say(&format!(
+            "Rails' migration lock on {name} is free: nothing to release."
+        ));
+        return Ok(OK);
+    };
+    let (message, fix) = describe(&route, holder);
+    // How long the session must have been idle when it is ended.
+    let idle_for = match kind(holder) {
+        Kind::Running => {
+            return Err(Failure::error(
+                BLOCKED,
+                format!("{message} Not ending it. {fix}"),
+            ));
+        }
+        Kind::Hidden => {
+            return Err(Failure::error(
+                BLOCKED,
+                format!(
+                    "{message} This database user cannot see whether that session is idle, so \
+                     tootguard will not end it. {fix}"
+                ),
+            ));
+        }
+        // A pooled server connection idle now holds no transaction: ending
+        // it cuts nothing; PgBouncer opens another. Only from PostgreSQL
+        // itself, though: through PgBouncer the question may run on it.
+        Kind::OursPooled if route.asked_at_direct() => 0,
+        Kind::OursPooled => {
+            return Err(Failure::error(
+                BLOCKED,
+                format!(
+                    "{message} tootguard reaches PostgreSQL only through PgBouncer, so it cannot \
+                     end that one session. {fix}"
+                ),
+            ));
+        }
+        Kind::IdlePooled | Kind::Idle => LEFTOVER_AFTER_SECONDS,
+    };
+    say(&message);
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::error(
+                USAGE,
+                format!(
+                    "release-lock asks before ending a session, and there is no terminal to \
+                     ask on: run it in a terminal, or add --yes to end {} without asking.",
+                    who(holder)
+                ),
+            ));
+        }
+        if !super::confirm(&format!("End session {}? [y/N] ", holder.pid)) {
+            say("Nothing ended.");
+            return Ok(FAILURE);
+        }
+    }
+    let ended = client::terminate(at, &name, holder.pid, idle_for).map_err(|why| {
+        Failure::error(
+            FAILURE,
+            format!(
+                "cannot end session {}: {why}. As the postgres user: `psql -c \"SELECT \
+                 pg_terminate_backend({})\"`.",
+                holder.pid, holder.pid
+            ),
+        )
+    })?;
+    if !ended {
+        return Err(Failure::error(
+            BLOCKED,
+            format!(
+                "session {} was not ended: it no longer holds the lock while idle for {} s or \
+                 more (it ended, or became busy). Run `tootguard doctor` to see the lock now.",
+                holder.pid, idle_for
+            ),
+        ));
+    }
+    // The session ends a moment after the signal.
+    let started = Instant::now();
+    loop {
+        match client::holders_at(at, &name) {
+            Ok(now) if now.is_empty() => {
+                say(&format!(
+                    "Ended session {}: Rails' migration lock on {name} is free. Migrations can \
+                     run again.",
+                    holder.pid
+                ));
+                return Ok(OK);
+            }
+            Ok(now) if started.elapsed() > Duration::from_secs(5) => {
+                return Err(Failure::error(
+                    FAILURE,
+                    format!(
+                        "ended session {}, but the lock is still held, now by {}.",
+                        holder.pid,
+                        now.first().map(who).unwrap_or_default()
+                    ),
+                ));
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(100)),
+            Err(why) => {
+                return Err(Failure::error(
+                    FAILURE,
+                    format!(
+                        "ended session {}, but cannot check the lock again: {why}.",
+                        holder.pid
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn say(line: &str) {
+    let _ = std::io::stdout().write_all(format!("{line}\n").as_bytes());
+}

@@ -224,6 +224,19 @@ fn hand_on_to_tootguard(me: &SelfId, argv0: OsString, args: Vec<OsString>) -> an
             ),
         )
     })?;
+    // A copy of the shim under that name would hand the start on again.
+    if me.is_shim_binary(cli) {
+        return Err(Failure::error(
+            crate::exit::NOT_FOUND,
+            format!(
+                "a migration is guarded by the `tootguard` program, and {} beside {} is a copy \
+                 of tootguard-shim, not it. Not running the migration. Reinstall tootguard \
+                 (`cargo install --path .`, or the package).",
+                cli.display(),
+                me.path.display()
+            ),
+        ));
+    }
     Ok(Plan::new(cli.to_path_buf(), argv0, args))
 }
 

@@ -22,6 +22,23 @@ pub fn word_str(s: &str) -> String {
     }
 }
 
+/// Like [`word_str`], but in double quotes when that needs no escape (no
+/// `"`, `\`, `$`, `` ` `` or `!`): easier to read for an SQL statement
+/// that holds single quotes.
+pub fn word_readable(s: &str) -> String {
+    let double_safe = !s.bytes().any(|b| b"\"\\$`!".contains(&b));
+    if double_safe && !s.is_empty() && word_str(s) != s {
+        format!("\"{s}\"")
+    } else {
+        word_str(s)
+    }
+}
+
+/// `s` as an SQL string literal.
+pub fn sql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +50,14 @@ mod tests {
         assert_eq!(word_str(""), "''");
         assert_eq!(word(OsStr::new("/srv/sp ace")), "'/srv/sp ace'");
         assert_eq!(word_str("$HOME"), "'$HOME'");
+    }
+
+    #[test]
+    fn sql_goes_in_double_quotes_unless_the_shell_would_read_into_it() {
+        let sql = format!("SELECT 1 WHERE d = {}", sql_literal("it's"));
+        assert_eq!(sql, "SELECT 1 WHERE d = 'it''s'");
+        assert_eq!(word_readable(&sql), "\"SELECT 1 WHERE d = 'it''s'\"");
+        assert_eq!(word_readable("a $b"), "'a $b'");
+        assert_eq!(word_readable("plain"), "plain");
     }
 }

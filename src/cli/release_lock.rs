@@ -1,34 +1,39 @@
 //! `tootguard release-lock`: ends the session that holds Rails' migration
-//! lock when it is a leftover — idle for a while, the trace of a migration
-//! that failed through PgBouncer or was cut off — so migrations can run
-//! again.
+//! lock when it is certainly a leftover, so migrations can run again.
 //!
-//! It never ends a session that looks like a running migration (active,
-//! inside a transaction, or idle for only a moment), and the end itself is
-//! conditional in PostgreSQL: the session must still hold the lock and
-//! still be idle when the statement runs, so a migration that woke up in
-//! between is left alone. It asks before ending anything, and never
-//! without a terminal unless `--yes` says so.
+//! Certainly means: a PgBouncer server connection that tootguard's own
+//! question reached through PgBouncer, so whoever took the lock on it no
+//! longer owns that connection (a migration that failed through
+//! transaction pooling left it). A session of its own holding the lock
+//! while idle is not ended: that is what a running Rails migration looks
+//! like (Rails 6.1 and later hold the lock on an idle connection of their
+//! own while the migration runs on another), and PostgreSQL drops the lock
+//! of a client that is gone. The end itself is conditional in PostgreSQL:
+//! the session must still hold the lock and still be idle when the
+//! statement runs. It asks before ending anything, never without a
+//! terminal unless `--yes` says so, and not while a migration runs on
+//! this machine.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::database::{LEFTOVER_AFTER_SECONDS, client};
+use crate::database::client;
 use crate::exit::{BLOCKED, FAILURE, Failure, OK, USAGE};
-use crate::guards::lock::{Kind, describe, kind, who};
+use crate::guards::lock::{Kind, describe, kind, migrating_here, who};
 use crate::guards::pgbouncer;
 use crate::invocation::{Invocation, Tool};
 use crate::settings::Env;
 
-/// End the idle session that holds Rails' migration lock
+/// End a PgBouncer server connection left holding Rails' migration lock
 ///
 /// Run in (or with MASTODON_ROOT naming) the Mastodon directory. Finds
-/// the session holding the lock on Mastodon's database; when it has been
-/// idle for a while (a leftover of a failed migration), asks, ends it with
-/// pg_terminate_backend and checks the lock is free. A session that looks
-/// like a running migration is never ended.
+/// the session holding the lock on Mastodon's database; when it is a
+/// pooled server connection whose client no longer owns it (a leftover of
+/// a migration that failed through PgBouncer), asks, ends it with
+/// pg_terminate_backend and checks the lock is free. Any other holder may
+/// be a running migration: it says what to check, and ends nothing.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// End the idle holder without asking (needed without a terminal)
@@ -48,11 +53,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     })?;
     let inv = Invocation::new(Tool::Rails, Vec::new(), cwd, env, Some(root));
     let route = pgbouncer::route(&inv).map_err(|e| Failure::error(FAILURE, e))?;
-    let name = route
-        .database
-        .name
-        .clone()
-        .unwrap_or_else(|| "mastodon_production".into());
+    if let Some((why, fix)) = &route.refusal {
+        return Err(Failure::error(FAILURE, format!("{why} {fix}")));
+    }
+    let name = route.database_name();
     let cannot_ask = |why: &str| {
         Failure::error(
             FAILURE,
@@ -81,27 +85,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(OK);
     };
     let (message, fix) = describe(&route, holder);
-    // How long the session must have been idle when it is ended.
-    let idle_for = match kind(holder) {
-        Kind::Running => {
-            return Err(Failure::error(
-                BLOCKED,
-                format!("{message} Not ending it. {fix}"),
-            ));
-        }
-        Kind::Hidden => {
-            return Err(Failure::error(
-                BLOCKED,
-                format!(
-                    "{message} This database user cannot see whether that session is idle, so \
-                     tootguard will not end it. {fix}"
-                ),
-            ));
-        }
-        // A pooled server connection idle now holds no transaction: ending
-        // it cuts nothing; PgBouncer opens another. Only from PostgreSQL
-        // itself, though: through PgBouncer the question may run on it.
-        Kind::OursPooled if route.asked_at_direct() => 0,
+    // Only a pooled server connection whose client no longer owns it is
+    // certainly no running migration's: a session of its own holding the
+    // lock while idle is what a running Rails migration looks like.
+    match kind(&route, holder) {
+        Kind::OursPooled if route.asked_at_direct() => {}
         Kind::OursPooled => {
             return Err(Failure::error(
                 BLOCKED,
@@ -111,8 +99,37 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 ),
             ));
         }
-        Kind::IdlePooled | Kind::Idle => LEFTOVER_AFTER_SECONDS,
-    };
+        Kind::Running => {
+            return Err(Failure::error(
+                BLOCKED,
+                format!("{message} Not ending it. {fix}"),
+            ));
+        }
+        Kind::Hidden | Kind::Idle => {
+            return Err(Failure::error(
+                BLOCKED,
+                format!(
+                    "{message} tootguard ends only a lock it can tell is left over, so not this \
+                     one. {fix}"
+                ),
+            ));
+        }
+    }
+    // A migration that started here meanwhile would hold it again.
+    let here = migrating_here(route.root.as_deref());
+    if !here.is_empty() {
+        return Err(Failure::error(
+            BLOCKED,
+            format!(
+                "a migration runs on this machine ({}): not ending session {}.",
+                here.iter()
+                    .map(|(pid, line)| format!("pid {pid}: {line}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                holder.pid
+            ),
+        ));
+    }
     say(&message);
     if !args.yes {
         if !std::io::stdin().is_terminal() {
@@ -130,7 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(FAILURE);
         }
     }
-    let ended = client::terminate(at, &name, holder.pid, idle_for).map_err(|why| {
+    let ended = client::terminate(at, &name, holder.pid).map_err(|why| {
         Failure::error(
             FAILURE,
             format!(
@@ -144,9 +161,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Err(Failure::error(
             BLOCKED,
             format!(
-                "session {} was not ended: it no longer holds the lock while idle for {} s or \
-                 more (it ended, or became busy). Run `tootguard doctor` to see the lock now.",
-                holder.pid, idle_for
+                "session {} was not ended: it no longer holds the lock while idle (it ended, or \
+                 became busy). Run `tootguard doctor` to see the lock now.",
+                holder.pid
             ),
         ));
     }

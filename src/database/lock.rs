@@ -40,13 +40,12 @@ pub fn holders_query(database: &str) -> String {
     )
 }
 
-/// Ends the session `pid` if it still holds the lock and has been idle for
-/// at least `idle_seconds`; answers one row, `true`, when it did.
-pub fn terminate_query(database: &str, pid: u32, idle_seconds: u64) -> String {
+/// Ends the session `pid` if it still holds the lock and is idle; answers
+/// one row, `true`, when it did.
+pub fn terminate_query(database: &str, pid: u32) -> String {
     format!(
         "SELECT pg_terminate_backend(a.pid)::text FROM pg_stat_activity a \
          WHERE a.pid = {pid} AND a.state = 'idle' \
-         AND a.state_change <= now() - interval '{idle_seconds} seconds' \
          AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND {})",
         held_in("l", database)
     )

@@ -24,23 +24,40 @@ pub fn files(root: &Path) -> Result<Files, String> {
     })
 }
 
+/// The migration files under `dir`, its subdirectories included (Rails
+/// globs `**/[0-9]*_*.rb`), to a depth of eight.
 fn versions_in(dir: &Path) -> Result<BTreeMap<String, String>, String> {
+    let mut found = BTreeMap::new();
+    walk(dir, 0, &mut found)?;
+    Ok(found)
+}
+
+fn walk(dir: &Path, depth: usize, found: &mut BTreeMap<String, String>) -> Result<(), String> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && depth == 0 => return Ok(()),
         Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
     };
-    Ok(entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let (version, rest) = name.split_once('_')?;
-            (rest.ends_with(".rb")
-                && !version.is_empty()
-                && version.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| (version.to_owned(), name.clone()))
-        })
-        .collect())
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir {
+            if depth < 8 {
+                walk(&entry.path(), depth + 1, found)?;
+            }
+            continue;
+        }
+        if let Some((version, rest)) = name.split_once('_')
+            && rest.ends_with(".rb")
+            && !version.is_empty()
+            && version.bytes().all(|b| b.is_ascii_digit())
+        {
+            found.insert(version.to_owned(), name.clone());
+        }
+    }
+    Ok(())
 }
 
 /// What the database lacks (file names, oldest first), and what it has

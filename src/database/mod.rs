@@ -109,7 +109,8 @@ pub struct Server {
     pub addr: Option<String>,
     pub port: Option<u16>,
     pub database: String,
-    /// `pg_postmaster_start_time()`, as text.
+    /// `pg_postmaster_start_time()`, in seconds since the epoch (text, so
+    /// no time zone of the session changes it).
     pub started: String,
     /// From `pg_control_system()`, when this role may read it.
     pub system_identifier: Option<String>,
@@ -118,6 +119,9 @@ pub struct Server {
     /// `pg_backend_pid()`: through a pooler, the pooled server connection
     /// the question landed on.
     pub backend_pid: Option<u32>,
+    /// `current_setting('port')`: the port the server itself listens on
+    /// (TCP and its socket), which a pooler's port is not.
+    pub port_setting: Option<u16>,
 }
 
 impl Server {
@@ -145,7 +149,7 @@ pub struct Holder {
     pub state: Option<String>,
     /// Since when it is in that state.
     pub since: Option<String>,
-    /// For how long it has been idle, in seconds, when it is.
+    /// For how long it has been idle, in seconds, when it is (shown only).
     pub idle_seconds: Option<u64>,
     /// It is a pooled server connection tootguard's own question landed
     /// on through the pooler: certainly a pooler's, and a leftover (busy,
@@ -153,26 +157,13 @@ pub struct Holder {
     pub ours: bool,
 }
 
-/// How long a session of its own (not a pooler's) must have been idle to
-/// count as a leftover. Rails runs each migration in a transaction of its
-/// own and is idle between them (and while Ruby works in a data
-/// migration) for moments, holding the lock all along: a short idle spell
-/// is a migration still running.
-pub const LEFTOVER_AFTER_SECONDS: u64 = 10;
-
 impl Holder {
-    /// A migration really running: the session is busy, inside a
-    /// transaction, or idle for only a moment. An idle holder is a
-    /// leftover once it has been idle for [`LEFTOVER_AFTER_SECONDS`].
+    /// Busy now: running a query, or inside a transaction. An idle holder
+    /// is not therefore a leftover: Rails (6.1 and later) takes its lock
+    /// on a connection of its own, which stays idle while the migration
+    /// runs on another.
     pub fn is_busy(&self) -> bool {
-        if self.ours {
-            return false;
-        }
-        match self.state.as_deref() {
-            None => false,
-            Some("idle") => self.idle_seconds.is_none_or(|s| s < LEFTOVER_AFTER_SECONDS),
-            Some(_) => true,
-        }
+        !self.ours && self.state.as_deref().is_some_and(|s| s != "idle")
     }
 }
 
@@ -188,6 +179,19 @@ pub enum Pooler {
     Unknown,
 }
 
+/// What the direct endpoint answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// PostgreSQL itself, the same database on the same cluster as the
+    /// one behind the configured endpoint (or the configured endpoint could
+    /// not say, and this one answered for the database).
+    Verified(Server),
+    /// It answers, but as another database or cluster, or as a pooler.
+    Other(String),
+    /// It does not answer: connection, login or question failed.
+    Failed(String),
+}
+
 /// The answers. Each part may have failed on its own, with a message that
 /// names the endpoint but never a password.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,10 +199,11 @@ pub struct Report {
     /// What the configured endpoint's server says.
     pub configured: Result<Server, String>,
     pub pooler: Pooler,
-    /// The direct endpoint used: the settings', or the server found behind
-    /// a pooler; `None` when the configured endpoint is PostgreSQL itself
-    /// (or cannot be told apart from it).
-    pub direct: Option<(Endpoint, Result<Server, String>)>,
+    /// The direct endpoint tried: the settings', or the server found
+    /// behind a pooler (the first candidate that is the one, else the last
+    /// tried, with every candidate's answer); `None` when the configured
+    /// endpoint is PostgreSQL itself (or cannot be told apart from it).
+    pub direct: Option<(Endpoint, Answer)>,
     /// Sessions holding Rails' migration lock on the target database.
     pub lock: Result<Vec<Holder>, String>,
     /// Versions in `schema_migrations` (none when the table is missing).

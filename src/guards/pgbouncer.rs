@@ -17,7 +17,7 @@ use std::time::Duration;
 use super::{Change, Level, Verdict};
 use crate::config::database_url;
 use crate::config::{Database, Source};
-use crate::database::{Endpoint, Pooler, Report, Request, SslMode};
+use crate::database::{self, Endpoint, Pooler, Report, Request, SslMode};
 use crate::invocation::Invocation;
 
 pub const ID: &str = "pgbouncer";
@@ -59,6 +59,8 @@ pub struct Route {
     pub note: Option<(Level, String)>,
     /// How the decision was made.
     pub found_by: FoundBy,
+    /// The install the migration belongs to.
+    pub root: Option<std::path::PathBuf>,
     /// What PostgreSQL was asked, and what it said, when it was asked.
     pub request: Option<Request>,
     pub report: Option<Report>,
@@ -90,7 +92,8 @@ impl FoundBy {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Its `Debug` leaves the password out.
+#[derive(Clone)]
 pub struct Direct {
     pub host: String,
     pub port: u16,
@@ -100,6 +103,19 @@ pub struct Direct {
     pub configured: bool,
     /// True when tootguard connected to it and found the same database.
     pub verified: bool,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "(hidden)"))
+            .field("configured", &self.configured)
+            .field("verified", &self.verified)
+            .finish()
+    }
 }
 
 pub fn applies(inv: &Invocation) -> bool {
@@ -135,6 +151,11 @@ impl Settings {
             user: text(DIRECT_USER)?,
             password: text(DIRECT_PASS)?,
         })
+    }
+
+    /// They name where PostgreSQL is (not only credentials for it).
+    fn names_endpoint(&self) -> bool {
+        self.host.is_some() || self.port.is_some()
     }
 
     fn any(&self) -> bool {
@@ -181,6 +202,7 @@ pub fn route(inv: &Invocation) -> Result<Route, String> {
         direct: None,
         note: None,
         found_by: FoundBy::Port,
+        root: inv.root.as_ref().map(|r| r.dir.clone()),
         request,
         report,
         unasked,
@@ -189,23 +211,30 @@ pub fn route(inv: &Invocation) -> Result<Route, String> {
     };
     let (db_host, db_port) = (route.database.host.clone(), route.database.port);
     let pooler = route.report.as_ref().map(|r| r.pooler.clone());
-    if settings.any() {
+    let answer = route.report.as_ref().and_then(|r| r.direct.clone());
+    let behind_pooler = matches!(pooler, Some(Pooler::Between { .. }));
+    if settings.names_endpoint() || (settings.any() && !behind_pooler) {
+        // The settings name the direct endpoint (or give credentials for
+        // an endpoint no pooler was found in front of).
         let mut direct = settings.direct(&route.database);
-        match route.report.as_ref().map(judge_direct) {
-            Some(Answer::Same) => direct.verified = true,
-            Some(Answer::Other(why)) => {
+        match answer {
+            Some((_, database::Answer::Verified(_))) => direct.verified = true,
+            Some((_, database::Answer::Other(why))) => {
                 route.refusal = Some((
                     format!(
-                        "TOOTGUARD_DIRECT_DB_* name {} as PostgreSQL's direct endpoint, but {why}.",
+                        "TOOTGUARD_DIRECT_DB_* name {} as PostgreSQL's direct endpoint, but \
+                         {why}.",
                         endpoint(&direct.host, direct.port)
                     ),
-                    "Point TOOTGUARD_DIRECT_DB_HOST and TOOTGUARD_DIRECT_DB_PORT at the                      PostgreSQL server that holds Mastodon's database (the one behind the                      configured DB_HOST/DB_PORT)."
+                    "Point TOOTGUARD_DIRECT_DB_HOST and TOOTGUARD_DIRECT_DB_PORT at the \
+                     PostgreSQL server that holds Mastodon's database (the one behind the \
+                     configured DB_HOST/DB_PORT), not at a pooler."
                         .into(),
                 ));
             }
-            // Not reachable or not asked: the probe before the migration
+            // Not reachable, or not asked: the probe before the migration
             // decides, as without asking.
-            Some(Answer::Failed(_)) | Some(Answer::NotAsked) | None => {}
+            Some((_, database::Answer::Failed(_))) | None => {}
         }
         route.found_by = FoundBy::Setting;
         route.direct = Some(direct);
@@ -222,56 +251,59 @@ pub fn route(inv: &Invocation) -> Result<Route, String> {
                     ),
                 ));
             }
-            Some(Pooler::Between {
-                server: Some((addr, port)),
-            }) => {
-                route.found_by = FoundBy::Server;
-                let answer = route.report.as_ref().map_or(Answer::NotAsked, judge_direct);
+            Some(Pooler::Between { server }) => {
+                let seen = match &server {
+                    Some((addr, port)) => format!(
+                        " (the server says the pooler's session with it is at {})",
+                        endpoint(addr, *port)
+                    ),
+                    None => " (it reaches PostgreSQL by a Unix socket)".to_owned(),
+                };
                 match answer {
-                    Answer::Same => {
+                    Some((found, database::Answer::Verified(_))) => {
+                        route.found_by = FoundBy::Server;
                         route.direct = Some(Direct {
-                            host: addr.clone(),
-                            port,
-                            user: None,
-                            password: None,
+                            host: found.host,
+                            port: found.port,
+                            // Credentials the settings give for the
+                            // direct connection, if any.
+                            user: settings.user.clone(),
+                            password: settings.password.clone(),
                             configured: false,
                             verified: true,
                         });
                     }
-                    Answer::Other(why) | Answer::Failed(why) => {
+                    Some((_, database::Answer::Other(why) | database::Answer::Failed(why))) => {
+                        route.found_by = FoundBy::Server;
                         route.refusal = Some((
                             format!(
-                                "a connection pooler stands between {} and PostgreSQL (the \
-                                 server says its session is at {}), so the migration must not \
-                                 go through it, but {why}.",
-                                endpoint(&db_host, db_port),
-                                endpoint(&addr, port)
+                                "a connection pooler stands between {} and PostgreSQL{seen}, so \
+                                 the migration must not go through it, but PostgreSQL itself \
+                                 was not found: {why}.",
+                                endpoint(&db_host, db_port)
                             ),
                             set_direct_fix(),
                         ));
                     }
-                    Answer::NotAsked => {
-                        route.unasked = Some("the pooler's server was not asked".into());
+                    None => {
+                        route.unasked = Some(format!(
+                            "a pooler stands in front of PostgreSQL{seen}, and where \
+                             PostgreSQL listens cannot be asked"
+                        ));
+                        by_port(&mut route, config)?;
+                        if route.direct.is_none() {
+                            route.refusal = Some((
+                                format!(
+                                    "a connection pooler stands between {} and \
+                                     PostgreSQL{seen}, and tootguard cannot tell where \
+                                     PostgreSQL listens; the migration must not go through the \
+                                     pooler.",
+                                    endpoint(&db_host, db_port)
+                                ),
+                                set_direct_fix(),
+                            ));
+                        }
                     }
-                }
-            }
-            Some(Pooler::Between { server: None }) => {
-                route.unasked = Some(
-                    "a pooler stands in front of PostgreSQL, but reaches it by a Unix socket, \
-                     so the server cannot say where it listens"
-                        .into(),
-                );
-                by_port(&mut route, config)?;
-                if route.direct.is_none() {
-                    route.refusal = Some((
-                        format!(
-                            "a connection pooler stands between {} and PostgreSQL, which it \
-                             reaches by a Unix socket, so tootguard cannot tell where \
-                             PostgreSQL listens; the migration must not go through the pooler.",
-                            endpoint(&db_host, db_port)
-                        ),
-                        set_direct_fix(),
-                    ));
                 }
             }
             Some(Pooler::Unknown) | None => {
@@ -304,37 +336,6 @@ pub fn route(inv: &Invocation) -> Result<Route, String> {
     Ok(route)
 }
 
-/// What the direct endpoint answered, judged against the server behind the
-/// configured one.
-enum Answer {
-    /// The same database on the same cluster (or the configured endpoint
-    /// could not say, and the direct one answered for the database).
-    Same,
-    /// It answers, as another database or cluster.
-    Other(String),
-    /// It does not answer (connection or login failed).
-    Failed(String),
-    NotAsked,
-}
-
-fn judge_direct(report: &Report) -> Answer {
-    let Some((direct, answer)) = &report.direct else {
-        return Answer::NotAsked;
-    };
-    match (answer, &report.configured) {
-        (Err(why), _) => Answer::Failed(why.clone()),
-        (Ok(server), Ok(behind)) if !behind.is_same_as(server) => Answer::Other(format!(
-            "{} answers as another server than the one behind the configured endpoint \
-             (database {:?} against {:?}, or another cluster): tootguard will not send a \
-             migration there",
-            endpoint(&direct.host, direct.port),
-            server.database,
-            behind.database
-        )),
-        (Ok(_), _) => Answer::Same,
-    }
-}
-
 /// What to ask PostgreSQL, when it can be asked as Mastodon would log in.
 fn request(database: &Database, settings: &Settings) -> Result<Request, String> {
     if !database.password_known {
@@ -356,7 +357,7 @@ fn request(database: &Database, settings: &Settings) -> Result<Request, String> 
         dbname: Some(dbname),
         sslmode,
     };
-    let direct = settings.any().then(|| {
+    let direct = settings.names_endpoint().then(|| {
         let d = settings.direct(database);
         Endpoint {
             host: d.host,
@@ -613,25 +614,39 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
 
 impl Route {
     /// Whether PostgreSQL itself was asked at the direct endpoint (not
-    /// through the configured one).
+    /// through the configured one), and found to be the one.
     pub fn asked_at_direct(&self) -> bool {
         self.report
             .as_ref()
-            .is_some_and(|r| matches!(&r.direct, Some((_, Ok(_)))))
+            .is_some_and(|r| matches!(&r.direct, Some((_, database::Answer::Verified(_)))))
     }
 
     /// Where PostgreSQL itself was asked, credentials included: the direct
-    /// endpoint when it answered, else the configured one when it did.
+    /// endpoint when it was found and verified, else the configured one
+    /// when it answered.
     pub fn asked_at(&self) -> Option<&Endpoint> {
         let report = self.report.as_ref()?;
         match &report.direct {
-            Some((endpoint, Ok(_))) => Some(endpoint),
+            Some((endpoint, database::Answer::Verified(_))) => Some(endpoint),
             _ => report
                 .configured
                 .is_ok()
                 .then(|| self.request.as_ref().map(|r| &r.configured))
                 .flatten(),
         }
+    }
+
+    /// The database's own name, as the server that was asked gives it
+    /// (a pooler may call it something else), else the configured one.
+    pub fn database_name(&self) -> String {
+        let asked = self.report.as_ref().and_then(|r| match &r.direct {
+            Some((_, database::Answer::Verified(server))) => Some(server.database.clone()),
+            _ => r.configured.as_ref().ok().map(|s| s.database.clone()),
+        });
+        asked
+            .filter(|name| !name.is_empty())
+            .or_else(|| self.database.name.clone())
+            .unwrap_or_else(|| "mastodon_production".into())
     }
 }
 
@@ -737,7 +752,7 @@ pub fn probe(host: &str, port: u16) -> Result<(), String> {
 /// Resolves `host` in a thread, so a resolver that hangs cannot hang the
 /// shim: after the timeout the answer is "cannot resolve", and the thread is
 /// left to finish on its own.
-fn resolve_with_timeout(host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, String> {
+pub fn resolve_with_timeout(host: &str, port: u16) -> Result<Vec<std::net::SocketAddr>, String> {
     // An address needs no resolver.
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return Ok(vec![std::net::SocketAddr::new(ip, port)]);

@@ -44,10 +44,12 @@ pub struct Setup {
     pub w: World,
     /// Fake programs: ruby, node, bundle, yarn, systemctl, sudo.
     pub fake: PathBuf,
-    /// The directory holding PostgreSQL's socket `.s.PGSQL.5432` (a link
-    /// to the test cluster's: role `mastodon`, database
+    /// The directory holding PostgreSQL's socket `.s.PGSQL.<db_port>` (a
+    /// link to the test cluster's: role `mastodon`, database
     /// `mastodon_production`).
     pub db_dir: PathBuf,
+    /// The test cluster's port: `DB_PORT` of [`Setup::tootguard`].
+    pub db_port: u16,
     pub meminfo: PathBuf,
 }
 
@@ -88,14 +90,22 @@ impl Setup {
         let db_dir = w.base().join("pg");
         fs::create_dir_all(&db_dir).unwrap();
         // PostgreSQL itself answers there (the test cluster's socket).
-        let socket = crate::e2e_support::Servers::shared().mastodon_socket();
-        std::os::unix::fs::symlink(socket, db_dir.join(".s.PGSQL.5432")).unwrap();
+        // The socket's name carries the server's own port: a socket of
+        // another port would be a pooler's.
+        let servers = crate::e2e_support::Servers::shared();
+        let db_port = servers.pg_port();
+        std::os::unix::fs::symlink(
+            servers.mastodon_socket(),
+            db_dir.join(format!(".s.PGSQL.{db_port}")),
+        )
+        .unwrap();
         let meminfo = w.base().join("meminfo");
         write_meminfo(&meminfo, 8192, 2048);
         Setup {
             w,
             fake,
             db_dir,
+            db_port,
             meminfo,
         }
     }
@@ -110,6 +120,12 @@ impl Setup {
 
     /// `tootguard ARGS` in the root, with this setup's PATH, database and memory.
     pub fn tootguard(&self) -> Cmd {
+        self.tootguard_port_from_files()
+            .env("DB_PORT", self.db_port.to_string())
+    }
+
+    /// The same, with the database port left to the `.env*` files.
+    pub fn tootguard_port_from_files(&self) -> Cmd {
         self.w
             .tootguard()
             .env("PATH", self.path())
@@ -197,7 +213,7 @@ fn doctor_passes_every_check_on_a_good_setup() {
     assert!(message(&checks, "ruby").contains("3.3.5"));
     assert!(message(&checks, "node").contains("22.11.0"));
     assert!(message(&checks, "node").contains(">=20"));
-    assert!(message(&checks, "database").contains(".s.PGSQL.5432"));
+    assert!(message(&checks, "database").contains(&format!(".s.PGSQL.{}", s.db_port)));
     assert!(message(&checks, "memory").contains("8192 MB available RAM"));
     assert!(message(&checks, "user").contains("belongs to root"));
 }
@@ -436,7 +452,7 @@ fn doctor_fails_when_nothing_answers_at_the_database_socket() {
     let (code, checks) = s.doctor_json(s.tootguard().env("DB_HOST", &empty));
     assert_eq!(code, Some(1));
     assert_level(&checks, "database", "fail");
-    assert!(message(&checks, "database").contains(".s.PGSQL.5432"));
+    assert!(message(&checks, "database").contains(&format!(".s.PGSQL.{}", s.db_port)));
 }
 
 #[test]

@@ -144,12 +144,19 @@ fn a_pooler_on_any_port_or_socket_is_found_by_asking_and_the_migration_goes_dire
         assert_eq!(explained["direct"]["verified"], true, "{explained:#}");
 
         // Through the shim, which hands migrations to `tootguard`.
+        // The same way there as the configured one: by TCP to PostgreSQL's
+        // port, or by its socket in the same directory.
+        let direct = if host.starts_with('/') {
+            format!("{host} (socket .s.PGSQL.{})", servers.pg_port())
+        } else {
+            format!("{host}:{}", servers.pg_port())
+        };
+        assert_eq!(explained["direct"]["host"], host.as_str(), "{explained:#}");
         let out = through_shim(&app, &["db:migrate"]);
         assert_all_direct(&app, servers, &out);
         assert!(
             combined(&out).contains(&format!(
-                "migrating directly to PostgreSQL at 127.0.0.1:{}, skipping the pooler at",
-                servers.pg_port()
+                "migrating directly to PostgreSQL at {direct}, skipping the pooler at"
             )),
             "{}",
             combined(&out)
@@ -163,7 +170,7 @@ fn a_pooler_on_any_port_or_socket_is_found_by_asking_and_the_migration_goes_dire
             "ok",
             &[
                 "a connection pooler answers at",
-                &format!("PostgreSQL itself is at 127.0.0.1:{}", servers.pg_port()),
+                &format!("PostgreSQL itself is at {direct}"),
             ],
         );
         assert_row(&rows, "migration-lock", "ok", &["is free"]);
@@ -198,7 +205,10 @@ fn a_lock_leaked_through_pgbouncer_is_named_blocks_the_migration_and_reconnect_c
         &rows,
         "migration-lock",
         "fail",
-        &[&format!("pid {pid}"), "idle PgBouncer server connection"],
+        &[
+            &format!("pid {pid}"),
+            "a PgBouncer server connection whose client no longer owns it",
+        ],
     );
     let fix = row(&rows, "migration-lock")["fix"]
         .as_str()
@@ -224,7 +234,7 @@ fn a_lock_leaked_through_pgbouncer_is_named_blocks_the_migration_and_reconnect_c
 }
 
 #[test]
-fn release_lock_ends_an_idle_leftover_and_never_a_running_migration() {
+fn release_lock_ends_a_pooled_leftover_and_nothing_that_may_be_a_running_migration() {
     let servers = Servers::shared();
     let db = servers.fresh_database("tg_rel");
     let app = RailsApp::behind_bouncer(servers, &db);
@@ -252,9 +262,9 @@ fn release_lock_ends_an_idle_leftover_and_never_a_running_migration() {
     assert_eq!(out.status.code(), Some(0), "{}", combined(&out));
     assert!(combined(&out).contains("nothing to release"));
 
-    // A session of its own (an interrupted console) holding the lock: a
-    // migration between two steps while idle for a moment, a leftover
-    // after 10 s.
+    // A session of its own holding the lock while idle: what a running
+    // Rails migration looks like (its lock connection idles while another
+    // does the work), so it is never ended, however long it idles.
     let console = servers.idle_psql(
         &db,
         &format!("SELECT pg_advisory_lock({})", rails_lock_key(&db)),
@@ -263,31 +273,31 @@ fn release_lock_ends_an_idle_leftover_and_never_a_running_migration() {
         lock_pids(servers, &db).len() == 1
     });
     let idle = lock_pids(servers, &db)[0].clone();
+    assert_row(
+        &doctor(&app),
+        "migration-lock",
+        "warn",
+        &[
+            &format!("pid {idle}"),
+            "an idle session",
+            "may be a migration running now",
+        ],
+    );
     let out = run(
         tootguard_in(&app).args(["release-lock", "--yes"]),
         RAILS_TIMEOUT,
     );
     assert_eq!(out.status.code(), Some(3), "{}", combined(&out));
     assert!(
-        combined(&out).contains("idle for only"),
+        combined(&out).contains("ends only a lock it can tell is left over"),
         "{}",
         combined(&out)
     );
-    std::thread::sleep(Duration::from_secs(11));
-    assert_row(
-        &doctor(&app),
-        "migration-lock",
-        "fail",
-        &[&format!("pid {idle}"), "an idle session"],
-    );
-    let out = run(
-        tootguard_in(&app).args(["release-lock", "--yes"]),
-        RAILS_TIMEOUT,
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", combined(&out));
-    assert!(combined(&out).contains(&format!("Ended session {idle}")));
-    assert!(lock_pids(servers, &db).is_empty());
+    assert_eq!(lock_pids(servers, &db), std::slice::from_ref(&idle));
     drop(console);
+    wait_for("the console's lock to go with it", || {
+        lock_pids(servers, &db).is_empty()
+    });
 
     // A migration running: the lock held by a session busy in a transaction.
     let running = servers.background_psql(
@@ -553,4 +563,111 @@ fn a_database_that_cannot_be_asked_leaves_the_decision_to_the_port_and_says_why(
             .unwrap()
             .contains(RIGHT_PASSWORD)
     );
+}
+
+/// A migration that takes `seconds`, as the app's seventh.
+const SLOW_VERSION: &str = "20240101000007";
+
+fn slow_migration(seconds: u32) -> String {
+    format!(
+        "class Slow < ActiveRecord::Migration[6.1]\n  def up\n    execute 'SELECT pg_sleep({seconds})'\n  end\nend\n"
+    )
+}
+
+#[test]
+fn a_real_rails_migration_running_is_reported_as_running_and_never_ended() {
+    let servers = Servers::shared();
+    let db = servers.fresh_database("tg_run");
+    let app = RailsApp::behind_bouncer(servers, &db);
+    app.write_file(
+        &format!("db/migrate/{SLOW_VERSION}_slow.rb"),
+        &slow_migration(20),
+    );
+    // Rails 6.1 takes its lock on a connection of its own, idle while the
+    // migration runs on another.
+    let mut migration = tootguard_in(&app);
+    migration
+        .args(["rails", "db:migrate"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut migration = migration.spawn().unwrap();
+    wait_for("Rails to take its lock", || {
+        lock_pids(servers, &db).len() == 1
+    });
+    let holder = lock_pids(servers, &db)[0].clone();
+    let state = servers.psql(
+        "postgres",
+        &format!("SELECT state FROM pg_stat_activity WHERE pid = {holder}"),
+    );
+    assert_eq!(
+        state, "idle",
+        "Rails' lock connection idles while it migrates"
+    );
+
+    assert_row(
+        &doctor(&app),
+        "migration-lock",
+        "warn",
+        &[
+            &format!("pid {holder}"),
+            "a migration looks to be running now",
+            "A migration runs on this machine",
+        ],
+    );
+    let out = through_tootguard(&app, &["db:migrate"], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", combined(&out));
+    assert!(combined(&out).contains("Wait for it to finish"));
+    let out = run(
+        tootguard_in(&app).args(["release-lock", "--yes"]),
+        RAILS_TIMEOUT,
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", combined(&out));
+    assert!(
+        combined(&out).contains("Not ending it"),
+        "{}",
+        combined(&out)
+    );
+    assert_eq!(lock_pids(servers, &db), std::slice::from_ref(&holder));
+
+    // Left alone, it completes.
+    let status = migration.wait().unwrap();
+    assert!(status.success(), "the running migration failed: {status}");
+    let mut applied: Vec<String> = MIGRATION_VERSIONS.iter().map(|v| v.to_string()).collect();
+    applied.push(SLOW_VERSION.to_owned());
+    assert_eq!(app.applied_versions(servers), applied);
+    assert!(lock_pids(servers, &db).is_empty());
+}
+
+#[test]
+fn direct_settings_that_name_the_pooler_are_refused_and_credentials_alone_go_to_the_server_found() {
+    let servers = Servers::shared();
+    let db = servers.fresh_database("tg_setpool");
+    let app = RailsApp::behind_bouncer(servers, &db);
+    let base = app.default_env_production();
+
+    // The "direct" port is PgBouncer's own.
+    app.write_env_production(&format!(
+        "{base}TOOTGUARD_DIRECT_DB_PORT={}\n",
+        servers.bouncer_port()
+    ));
+    let out = through_tootguard(&app, &["db:migrate"], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", combined(&out));
+    assert!(
+        combined(&out).contains("is a connection pooler too"),
+        "{}",
+        combined(&out)
+    );
+    assert!(app.applied_versions(servers).is_empty());
+
+    // Credentials alone: the endpoint is the one PostgreSQL names.
+    app.write_env_production(&format!("{base}TOOTGUARD_DIRECT_DB_USER=postgres\n"));
+    let (explained, _) = explain_json(&app, &["db:migrate"]);
+    assert_eq!(explained["direct"]["found_by"], "server", "{explained:#}");
+    assert_eq!(
+        explained["direct"]["port"],
+        servers.pg_port(),
+        "{explained:#}"
+    );
+    let out = through_tootguard(&app, &["db:migrate"], &[]);
+    assert_all_direct(&app, servers, &out);
 }

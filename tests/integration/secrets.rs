@@ -523,26 +523,32 @@ fn migration_outputs(s: &Setup) -> Vec<(&'static str, Outcome)> {
         ),
         (
             "explain",
-            s.tootguard().args(["explain", "rails", "db:migrate"]).run(),
+            s.tootguard_port_from_files()
+                .args(["explain", "rails", "db:migrate"])
+                .run(),
         ),
         (
             "explain --json",
-            s.tootguard()
+            s.tootguard_port_from_files()
                 .args(["explain", "--json", "rails", "db:migrate"])
                 .run(),
         ),
-        ("doctor", s.tootguard().arg("doctor").run()),
+        ("doctor", s.tootguard_port_from_files().arg("doctor").run()),
         (
             "doctor --json",
-            s.tootguard().args(["doctor", "--json"]).run(),
+            s.tootguard_port_from_files()
+                .args(["doctor", "--json"])
+                .run(),
         ),
         (
             "upgrade --dry-run",
-            s.tootguard().args(["upgrade", "--dry-run"]).run(),
+            s.tootguard_port_from_files()
+                .args(["upgrade", "--dry-run"])
+                .run(),
         ),
         (
             "upgrade --from pre-migrate",
-            s.tootguard()
+            s.tootguard_port_from_files()
                 .args(["upgrade", "--yes", "--restart", "--from", "pre-migrate"])
                 .run(),
         ),

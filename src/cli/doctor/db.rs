@@ -165,7 +165,11 @@ fn pooler(route: &Route) -> Check {
                     .report
                     .as_ref()
                     .and_then(|r| r.direct.as_ref())
-                    .and_then(|(_, answer)| answer.as_ref().err())
+                    .and_then(|(_, answer)| match answer {
+                        crate::database::Answer::Failed(why)
+                        | crate::database::Answer::Other(why) => Some(why),
+                        crate::database::Answer::Verified(_) => None,
+                    })
                     .map(|why| format!(" (not verified: {why})"))
                     .unwrap_or_default(),
             };
@@ -244,11 +248,7 @@ fn pooler(route: &Route) -> Check {
 
 fn migration_lock(route: &Route) -> Check {
     const ID: &str = "migration-lock";
-    let name = route
-        .database
-        .name
-        .as_deref()
-        .unwrap_or("mastodon_production");
+    let name = route.database_name();
     if let Some(why) = unasked(route) {
         return Check::new(
             ID,
@@ -275,15 +275,17 @@ fn migration_lock(route: &Route) -> Check {
             Status::Ok,
             format!(
                 "Rails' migration lock on {name} is free (advisory lock {})",
-                lock::key(name)
+                lock::key(&name)
             ),
         );
     };
     let (message, fix) = lock_guard::describe(route, holder);
-    let status = if holder.is_busy() {
-        Status::Warn
-    } else {
-        Status::Fail
+    // A certain leftover fails; what may be a running migration warns.
+    let status = match lock_guard::kind(route, holder) {
+        lock_guard::Kind::OursPooled => Status::Fail,
+        lock_guard::Kind::Running | lock_guard::Kind::Hidden | lock_guard::Kind::Idle => {
+            Status::Warn
+        }
     };
     Check::new(ID, status, message).fix(fix)
 }

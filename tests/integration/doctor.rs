@@ -155,7 +155,7 @@ pub fn write_meminfo(path: &std::path::Path, available_mb: u64, swap_mb: u64) {
 
 /// The check with this id.
 #[track_caller]
-fn check<'a>(checks: &'a [Value], id: &str) -> &'a Value {
+pub fn check<'a>(checks: &'a [Value], id: &str) -> &'a Value {
     checks
         .iter()
         .find(|c| c["id"] == id)
@@ -163,7 +163,7 @@ fn check<'a>(checks: &'a [Value], id: &str) -> &'a Value {
 }
 
 #[track_caller]
-fn assert_level(checks: &[Value], id: &str, level: &str) {
+pub fn assert_level(checks: &[Value], id: &str, level: &str) {
     let c = check(checks, id);
     assert_eq!(c["level"], level, "{id}: {c:#}");
     if level == "ok" {
@@ -173,11 +173,11 @@ fn assert_level(checks: &[Value], id: &str, level: &str) {
     }
 }
 
-fn message(checks: &[Value], id: &str) -> String {
+pub fn message(checks: &[Value], id: &str) -> String {
     check(checks, id)["message"].as_str().unwrap().to_owned()
 }
 
-const IDS: [&str; 16] = [
+const IDS: [&str; 17] = [
     "shims",
     "sudo",
     "cron",
@@ -188,6 +188,7 @@ const IDS: [&str; 16] = [
     "node",
     "config",
     "database",
+    "postgresql-version",
     "pooler",
     "migration-lock",
     "migrations",

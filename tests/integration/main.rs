@@ -12,6 +12,7 @@ mod harness;
 mod install;
 mod memory;
 mod pgbouncer;
+mod requirements;
 mod secrets;
 mod shim;
 mod spellings;

@@ -3,6 +3,8 @@
 //!
 //! * `database`: does anything answer where Mastodon is configured to
 //!   connect, and where migrations would go;
+//! * `postgresql-version`: the server's version against the minimum the
+//!   checkout's `lib/tasks/db.rake` states (`db:migrate` aborts below it);
 //! * `pooler`: what stands between Mastodon and PostgreSQL, and how
 //!   tootguard found out (asked, set, or guessed from the port);
 //! * `migration-lock`: Rails' migration lock, free or held — by a running
@@ -13,16 +15,23 @@
 
 use std::path::Path;
 
-use super::{Check, Status};
+use super::requirements::{self, DB_RAKE};
+use super::{Check, Status, read_small};
 use crate::database::{Pooler, lock, migrations};
 use crate::guards::pgbouncer::{self, FoundBy, Route, endpoint};
 use crate::guards::{Level, lock as lock_guard};
 use crate::invocation::Invocation;
 
 /// The ids, in order.
-pub const IDS: [&str; 4] = ["database", "pooler", "migration-lock", "migrations"];
+pub const IDS: [&str; 5] = [
+    "database",
+    "postgresql-version",
+    "pooler",
+    "migration-lock",
+    "migrations",
+];
 
-/// The four rows for `inv`, an install at `root`.
+/// The rows for `inv`, an install at `root`.
 pub fn checks(inv: &Invocation, root: &Path) -> Vec<Check> {
     let route = match pgbouncer::route(inv) {
         Ok(route) => route,
@@ -55,6 +64,7 @@ pub fn checks(inv: &Invocation, root: &Path) -> Vec<Check> {
     }
     vec![
         database(&route),
+        postgresql_version(&route, root),
         pooler(&route),
         migration_lock(&route),
         pending(&route, root),
@@ -145,6 +155,109 @@ fn let_it_ask(route: &Route) -> String {
          authentication), and keep DB_PASS a plain value in .env.production rather than a \
          command substitution."
     )
+}
+
+/// The server's `server_version_num` against the minimum the checkout's
+/// `lib/tasks/db.rake` states. The version is the one PostgreSQL itself
+/// reported: the verified direct endpoint's when there is one, else the
+/// configured endpoint's (through PgBouncer, `current_setting` runs on the
+/// server behind it). Never a guess: a server that was not asked warns.
+fn postgresql_version(route: &Route, root: &Path) -> Check {
+    const ID: &str = "postgresql-version";
+    let file = root.join(DB_RAKE);
+    let minimum = match read_small(&file) {
+        Ok(text) => requirements::postgresql_minimum(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Check::new(
+                ID,
+                Status::Warn,
+                format!(
+                    "cannot tell which PostgreSQL this version needs: cannot read {DB_RAKE} ({e})"
+                ),
+            )
+            .fix(format!(
+                "Make {} readable by this user, or restore it from the checkout (`git checkout \
+                 -- {DB_RAKE}`).",
+                file.display()
+            ));
+        }
+    };
+    let server = server_version(route);
+    let Some(minimum) = minimum else {
+        let live = match &server {
+            Ok((num, at)) => format!(
+                "; PostgreSQL at {at} is {}",
+                requirements::postgresql_version(*num)
+            ),
+            Err(_) => String::new(),
+        };
+        return Check::new(
+            ID,
+            Status::Ok,
+            format!("no minimum PostgreSQL version stated in {DB_RAKE}{live}"),
+        );
+    };
+    let wanted = requirements::postgresql_version(minimum);
+    let (num, at) = match server {
+        Ok(found) => found,
+        Err(why) => {
+            return Check::new(
+                ID,
+                Status::Warn,
+                format!(
+                    "this version needs PostgreSQL {wanted} or newer ({DB_RAKE}), but the \
+                     server's version is unknown: {why}"
+                ),
+            )
+            .fix(let_it_ask(route));
+        }
+    };
+    let live = requirements::postgresql_version(num);
+    if num < minimum {
+        return Check::new(
+            ID,
+            Status::Fail,
+            format!(
+                "PostgreSQL at {at} is {live}, older than the {wanted} this version's {DB_RAKE} \
+                 requires: its `db:migrate` aborts before migrating anything"
+            ),
+        )
+        .fix(format!(
+            "Upgrade PostgreSQL to {wanted} or newer (back up the database first: `pg_dump -Fc \
+             {} -f backup.dump`) before deploying this version, or check out the release this \
+             server ran before.",
+            crate::quote::word_str(&route.database_name())
+        ));
+    }
+    Check::new(
+        ID,
+        Status::Ok,
+        format!(
+            "PostgreSQL at {at} is {live}; this version's {DB_RAKE} requires {wanted} or newer"
+        ),
+    )
+}
+
+/// The version PostgreSQL reported, and where; or why there is none.
+fn server_version(route: &Route) -> Result<(u32, String), String> {
+    if let Some(why) = unasked(route) {
+        return Err(format!("the database could not be asked ({why})"));
+    }
+    let report = route.report.as_ref().ok_or("the database was not asked")?;
+    if let Some((ep, crate::database::Answer::Verified(server))) = &report.direct
+        && let Some(num) = server.version_num
+    {
+        return Ok((num, endpoint(&ep.host, ep.port)));
+    }
+    let db = &route.database;
+    match &report.configured {
+        Ok(server) => server
+            .version_num
+            .map(|num| (num, endpoint(&db.host, db.port)))
+            .ok_or_else(|| "the server did not say (server_version_num)".to_owned()),
+        Err(why) => Err(format!("the database could not be asked ({why})")),
+    }
 }
 
 fn pooler(route: &Route) -> Check {

@@ -10,6 +10,7 @@
 
 mod db;
 mod reach;
+mod requirements;
 
 use std::fs;
 use std::io::{Read, Write};

@@ -177,7 +177,7 @@ pub fn message(checks: &[Value], id: &str) -> String {
     check(checks, id)["message"].as_str().unwrap().to_owned()
 }
 
-const IDS: [&str; 17] = [
+const IDS: [&str; 18] = [
     "shims",
     "sudo",
     "cron",
@@ -187,6 +187,7 @@ const IDS: [&str; 17] = [
     "ruby",
     "node",
     "config",
+    "encryption-keys",
     "database",
     "postgresql-version",
     "pooler",

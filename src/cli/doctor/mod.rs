@@ -2,9 +2,10 @@
 //!
 //! Each check looks at one thing an admin trips over — shims shadowed on
 //! PATH, the wrong user, the wrong Ruby or Node, a `.env` file Mastodon
-//! would misread, a database that does not answer, too little memory for
-//! `assets:precompile`, a leftover `SKIP_POST_DEPLOYMENT_MIGRATIONS` — and
-//! says `ok`, `warn` or `fail` with the exact fix. Where a guard already
+//! would misread, missing encryption keys or too old a PostgreSQL for the
+//! checked-out version, a database that does not answer, too little memory
+//! for `assets:precompile`, a leftover `SKIP_POST_DEPLOYMENT_MIGRATIONS` —
+//! and says `ok`, `warn` or `fail` with the exact fix. Where a guard already
 //! decides the question (memory, the configuration reader), the check asks
 //! it rather than deciding again. `upgrade`'s preflight is [`checks`].
 
@@ -35,8 +36,9 @@ use crate::{exit, redact};
 ///
 /// Checks the shims on PATH, the Mastodon install and its version, the user,
 /// Ruby and Node against the versions the install asks for, the `.env*`
-/// files, the database, memory for assets:precompile and leftover shell
-/// variables. Exits 1 when a check fails, 0 otherwise.
+/// files, the encryption keys and PostgreSQL version the checkout requires,
+/// the database, memory for assets:precompile and leftover shell variables.
+/// Exits 1 when a check fails, 0 otherwise.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print JSON: [{"id", "level": "ok|warn|fail", "message", "fix"}]
@@ -184,6 +186,11 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
             out.push(ruby(&owner_env, dir, Some(&root.dir)));
             out.push(node(&owner_env, dir, Some(&root.dir)));
             out.push(config(inv, &root.dir));
+            out.push(requirements::encryption_keys(
+                inv,
+                &root.dir,
+                owner_name(&root.dir).as_deref(),
+            ));
             out.extend(db::checks(inv, &root.dir));
             out.push(db_password(inv));
         }
@@ -194,6 +201,7 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
             out.push(ruby(env, dir, None));
             out.push(node(env, dir, None));
             out.push(Check::new("config", Status::Warn, why));
+            out.push(Check::new("encryption-keys", Status::Warn, why));
             for id in db::IDS {
                 out.push(Check::new(id, Status::Warn, why));
             }
@@ -203,6 +211,20 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
     out.push(memory(env, dir));
     out.push(shell_env(env, root.as_ref()));
     out
+}
+
+/// The name of the user who owns the install, for a fix that says whom to
+/// run a command as; `None` when that is this user (or cannot be told).
+fn owner_name(root: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = fs::metadata(root).ok()?.uid();
+    if uid == nix::unistd::geteuid().as_raw() {
+        return None;
+    }
+    nix::unistd::User::from_uid(uid.into())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
 /// The checks as a table: level, id, message, and the fix under it.

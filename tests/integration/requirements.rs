@@ -395,3 +395,19 @@ fn a_stated_minimum_with_a_server_that_cannot_be_asked_warns_and_never_guesses()
         "{text}"
     );
 }
+
+#[test]
+fn upgrade_stops_at_preflight_when_the_encryption_keys_are_missing() {
+    let s = Setup::good();
+    s.with_upstream_initializer();
+    let out = s.tootguard().args(["upgrade", "--restart", "--yes"]).run();
+    out.expect_code(1)
+        .expect_stderr("[1/7] preflight ✗")
+        .expect_stderr("encryption-keys")
+        .expect_stderr("bin/rails db:encryption:init")
+        .expect_stderr("--from preflight");
+    assert!(
+        !s.w.record.join("calls.log").exists(),
+        "a step ran after a failed preflight"
+    );
+}

@@ -22,6 +22,9 @@ _tootguard_cli() {
             ",$1")
                 cmd="tootguard"
                 ;;
+            tootguard,backup)
+                cmd="tootguard__subcmd__backup"
+                ;;
             tootguard,bundle)
                 cmd="tootguard__subcmd__bundle"
                 ;;
@@ -60,6 +63,9 @@ _tootguard_cli() {
                 ;;
             tootguard,upgrade)
                 cmd="tootguard__subcmd__upgrade"
+                ;;
+            tootguard__subcmd__help,backup)
+                cmd="tootguard__subcmd__help__subcmd__backup"
                 ;;
             tootguard__subcmd__help,bundle)
                 cmd="tootguard__subcmd__help__subcmd__bundle"
@@ -107,12 +113,38 @@ _tootguard_cli() {
 
     case "${cmd}" in
         tootguard)
-            opts="-h -V --help --version explain install uninstall completions doctor upgrade release-lock rails rake tootctl ruby bundle help"
+            opts="-h -V --help --version explain install uninstall completions doctor upgrade backup release-lock rails rake tootctl ruby bundle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tootguard__subcmd__backup)
+            opts="-h -V --dir --keep --name --for-upgrade --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -177,8 +209,22 @@ _tootguard_cli() {
             return 0
             ;;
         tootguard__subcmd__help)
-            opts="explain install uninstall completions doctor upgrade release-lock rails rake tootctl ruby bundle help"
+            opts="explain install uninstall completions doctor upgrade backup release-lock rails rake tootctl ruby bundle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tootguard__subcmd__help__subcmd__backup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -479,18 +525,22 @@ _tootguard_cli() {
             return 0
             ;;
         tootguard__subcmd__upgrade)
-            opts="-y -h -V --dry-run --yes --from --skip --restart --help --version"
+            opts="-y -h -V --dry-run --yes --from --skip --restart --backup-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --from)
-                    COMPREPLY=($(compgen -W "preflight bundle yarn pre-migrate precompile restart post-migrate" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "preflight bundle yarn backup pre-migrate precompile restart post-migrate" -- "${cur}"))
                     return 0
                     ;;
                 --skip)
-                    COMPREPLY=($(compgen -W "preflight bundle yarn pre-migrate precompile restart post-migrate" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "preflight bundle yarn backup pre-migrate precompile restart post-migrate" -- "${cur}"))
+                    return 0
+                    ;;
+                --backup-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -220,3 +220,37 @@ pub fn exec(plan: &Plan) -> anyhow::Error {
         ),
     }
 }
+
+/// Ctrl-C reaches the child and us alike (one process group). While it
+/// lives we outlive the child, so `upgrade` still ends with the resume
+/// command and `backup` removes what it left half-made. A
+/// handler, unlike SIG_IGN, is reset to the default in the child by exec.
+pub struct InterruptGuard {
+    previous: Option<nix::sys::signal::SigAction>,
+}
+
+extern "C" fn on_interrupt(_: nix::libc::c_int) {}
+
+impl InterruptGuard {
+    pub fn install() -> InterruptGuard {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, sigaction};
+        let action = SigAction::new(
+            SigHandler::Handler(on_interrupt),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        // SAFETY: the handler does nothing, so it is async-signal-safe.
+        let previous = unsafe { sigaction(nix::sys::signal::Signal::SIGINT, &action) }.ok();
+        InterruptGuard { previous }
+    }
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        if let Some(previous) = &self.previous {
+            // SAFETY: restores the disposition that was there before.
+            let _ =
+                unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, previous) };
+        }
+    }
+}

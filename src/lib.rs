@@ -13,6 +13,7 @@
 //! measured (README, "Speed"). Each binary's `main` only picks its entry
 //! point here; outcomes become exit statuses in one place (`exit.rs`).
 
+mod backup;
 mod cli;
 mod config;
 mod database;
@@ -25,11 +26,13 @@ mod launch;
 mod marker;
 mod quote;
 mod redact;
+mod release;
 mod report;
 mod resolve;
 mod settings;
 mod shim;
 mod spelling;
+mod state;
 mod tootctl_tree;
 
 use std::ffi::OsString;

@@ -5,6 +5,7 @@
 //! clap is built. They are still declared here so that `--help` and the
 //! generated completions show them.
 
+pub mod backup;
 pub mod completions;
 pub mod doctor;
 pub mod explain;
@@ -40,6 +41,7 @@ pub enum Command {
     Completions(completions::Args),
     Doctor(doctor::Args),
     Upgrade(upgrade::Args),
+    Backup(backup::Args),
     ReleaseLock(release_lock::Args),
     /// Run Mastodon's bin/rails through the guards (same as the `rails` shim)
     #[command(disable_help_flag = true, disable_version_flag = true)]
@@ -83,6 +85,7 @@ pub fn run(argv0: OsString, rest: Vec<OsString>) -> anyhow::Result<u8> {
         Command::Completions(args) => completions::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Upgrade(args) => upgrade::run(args),
+        Command::Backup(args) => backup::run(args),
         Command::ReleaseLock(args) => release_lock::run(args),
         // Unreachable from a real command line (main takes these first), but
         // kept correct: the explicit form is the shim path.

@@ -15,7 +15,7 @@
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,17 +35,21 @@ use crate::invocation::{Invocation, Shim, Tool};
 use crate::launch::{self, Start};
 use crate::marker::{Markers, Origin};
 use crate::quote::{word as quote, word_str as quote_str};
+use crate::release::{self, Release};
 use crate::resolve::{self, Root, SelfId};
 use crate::settings::{self, Env};
-use crate::{redact, report};
+use crate::state::{self, State};
+use crate::{backup, redact, report};
 
 /// Run Mastodon's upgrade steps after checking out the new version
 ///
 /// Run in the Mastodon directory after `git checkout vX.Y.Z`. Steps, by
-/// name: preflight (the doctor checks), bundle, yarn, pre-migrate (with
+/// name: preflight (the doctor checks), bundle, yarn, backup (the database
+/// and .env files, see `tootguard backup`), pre-migrate (with
 /// SKIP_POST_DEPLOYMENT_MIGRATIONS=true), precompile, restart (the
 /// services), post-migrate. The first failure stops the run and prints the
-/// `tootguard upgrade --from STEP` that resumes it.
+/// `tootguard upgrade --from STEP` that resumes it; an upgrade interrupted
+/// otherwise is offered to resume where it stopped.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print each step's command, directory and environment changes; run nothing
@@ -64,6 +68,9 @@ pub struct Args {
     /// instead of asking you to
     #[arg(long)]
     pub restart: bool,
+    /// Where the backup step puts its backup (as `tootguard backup --dir`)
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
 }
 
 /// The steps, in the order they run. Their names are a stable interface.
@@ -75,6 +82,8 @@ pub enum Step {
     Bundle,
     /// yarn install --immutable
     Yarn,
+    /// tootguard backup: the database (pg_dump, verified) and the .env files
+    Backup,
     /// rails db:migrate with SKIP_POST_DEPLOYMENT_MIGRATIONS=true
     PreMigrate,
     /// rails assets:precompile
@@ -86,10 +95,11 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 7] = [
+    const ALL: [Step; 8] = [
         Step::Preflight,
         Step::Bundle,
         Step::Yarn,
+        Step::Backup,
         Step::PreMigrate,
         Step::Precompile,
         Step::Restart,
@@ -101,6 +111,7 @@ impl Step {
             Step::Preflight => "preflight",
             Step::Bundle => "bundle",
             Step::Yarn => "yarn",
+            Step::Backup => "backup",
             Step::PreMigrate => "pre-migrate",
             Step::Precompile => "precompile",
             Step::Restart => "restart",
@@ -124,16 +135,11 @@ const RESTART: [&[&str]; 2] = [
 const OOM_SIGNS: [&str; 2] = ["heap out of memory", "ENOMEM"];
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let from = args.from.unwrap_or(Step::Preflight);
-    let selected: Vec<Step> = Step::ALL
-        .into_iter()
-        .filter(|s| *s >= from && !args.skip.contains(s))
-        .collect();
     // Post-deployment migrations never run before the restart: skipping the
     // restart while running them would drop columns the old code still uses.
     if args.skip.contains(&Step::Restart)
-        && selected.contains(&Step::PostMigrate)
-        && from < Step::Restart
+        && !args.skip.contains(&Step::PostMigrate)
+        && args.from.unwrap_or(Step::Preflight) < Step::Restart
     {
         return Err(Failure::error(
             USAGE,
@@ -168,7 +174,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         unsafe { std::env::set_var("MASTODON_ROOT", &absolute) };
         env.insert("MASTODON_ROOT", absolute);
     }
-    let upgrade = Upgrade {
+    let mut args = args;
+    if let Some(dir) = args.backup_dir.take() {
+        args.backup_dir = Some(cwd.join(dir));
+    }
+    let mut upgrade = Upgrade {
         me: SelfId::current()?,
         bypass: settings::bypass(&env),
         env,
@@ -176,12 +186,59 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         args,
         dry_run: false,
     };
+    let to = Release {
+        version: release::checked_out(&upgrade.root.dir)
+            .map_or_else(|_| "unknown".into(), |v| v.to_string()),
+        commit: release::head_commit(&upgrade.root.dir),
+    };
+    let mut record = Record::open(&upgrade.root.dir, &to, upgrade.args.dry_run);
+    if upgrade.args.from.is_none()
+        && !upgrade.args.dry_run
+        && let Some(resume) = upgrade.interrupted(&record)?
+    {
+        upgrade.args.from = Some(resume);
+    }
+    let from = upgrade.args.from.unwrap_or(Step::Preflight);
+    let mut selected: Vec<Step> = Step::ALL
+        .into_iter()
+        .filter(|s| *s >= from && !upgrade.args.skip.contains(s))
+        .collect();
+    // No migration runs without a backup of this upgrade, resumed or not,
+    // unless the backup is skipped on purpose.
+    let migrates = selected
+        .iter()
+        .any(|s| matches!(s, Step::PreMigrate | Step::PostMigrate));
+    let backed_up = record.current().is_some_and(|u| u.backup.is_some());
+    if migrates
+        && !backed_up
+        && !selected.contains(&Step::Backup)
+        && !upgrade.args.skip.contains(&Step::Backup)
+    {
+        let at = selected
+            .iter()
+            .position(|s| *s > Step::Backup)
+            .unwrap_or(selected.len());
+        selected.insert(at, Step::Backup);
+        if !upgrade.args.dry_run {
+            report::notice(
+                "no backup of this upgrade yet: taking one before the migrations (--skip backup \
+                 to go on without)",
+            );
+        }
+    }
     if upgrade.args.dry_run {
         return upgrade.dry_run(&selected);
     }
     if upgrade.bypass {
         report::warn("TOOTGUARD_BYPASS=1: the Rails steps run without any guard.");
     }
+    if upgrade.args.skip.contains(&Step::Backup) && migrates && !backed_up {
+        report::warn(
+            "--skip backup: the migrations run without a backup taken for them; if one fails \
+             halfway, nothing here gives the database back.",
+        );
+    }
+    record.save();
     for step in Step::ALL {
         if !selected.contains(&step) {
             if upgrade.args.skip.contains(&step) && step >= from {
@@ -198,12 +255,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let outcome = upgrade.step(step);
         let took = duration(started.elapsed());
         match outcome {
-            Ok(()) => progress(&format!(
-                "{} {} {} {took}",
-                step.counter(),
-                step.name(),
-                "✓".if_supports_color(Stream::Stderr, |t| t.green().to_string())
-            )),
+            Ok(()) => {
+                progress(&format!(
+                    "{} {} {} {took}",
+                    step.counter(),
+                    step.name(),
+                    "✓".if_supports_color(Stream::Stderr, |t| t.green().to_string())
+                ));
+                record.done(step);
+            }
             Err(stop) => {
                 progress(&format!(
                     "{} {} {} {took} ({})",
@@ -212,7 +272,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     "✗".if_supports_color(Stream::Stderr, |t| t.red().to_string()),
                     stop.status
                 ));
-                let detail = stop.detail.map(|d| format!(" {d}")).unwrap_or_default();
+                let mut detail = stop.detail.map(|d| format!(" {d}")).unwrap_or_default();
+                if matches!(step, Step::PreMigrate | Step::PostMigrate) {
+                    detail.push_str(&record.recovery(&upgrade.root.dir));
+                }
                 return Err(Failure::error(
                     FAILURE,
                     format!(
@@ -227,6 +290,158 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
     }
     Ok(OK)
+}
+
+/// This upgrade's record (`state.rs`): opened at the start, written after
+/// every step. When it cannot be read or written, the upgrade goes on
+/// without it, after one warning.
+struct Record {
+    state: Option<State>,
+    warned: bool,
+}
+
+impl Record {
+    /// The record of the upgrade to `to`: the one interrupted, or a new one
+    /// that starts from what runs now. A dry run changes nothing.
+    fn open(root: &Path, to: &Release, dry_run: bool) -> Record {
+        let mut state = match State::load(root) {
+            Ok(state) => state,
+            Err(why) => {
+                if !dry_run {
+                    report::warn(&format!("{why} This upgrade's progress is not recorded."));
+                }
+                return Record {
+                    state: None,
+                    warned: true,
+                };
+            }
+        };
+        let continues = state
+            .upgrade
+            .as_ref()
+            .is_some_and(|u| !u.finished && u.to == *to);
+        if !continues {
+            let from = match release::running(root) {
+                release::Running::Known {
+                    version, commit, ..
+                } => Some(Release {
+                    version: version.to_string(),
+                    commit,
+                }),
+                _ => None,
+            };
+            state.upgrade = Some(state::Upgrade {
+                from,
+                to: to.clone(),
+                started: now(),
+                done: Vec::new(),
+                backup: None,
+                finished: false,
+            });
+        }
+        Record {
+            state: Some(state),
+            warned: false,
+        }
+    }
+
+    fn current(&self) -> Option<&state::Upgrade> {
+        self.state.as_ref()?.upgrade.as_ref()
+    }
+
+    fn save(&mut self) {
+        let Some(state) = &self.state else { return };
+        if let Err(why) = state.save()
+            && !self.warned
+        {
+            self.warned = true;
+            report::warn(&format!("{why} This upgrade's progress is not recorded."));
+        }
+    }
+
+    /// `step` finished: recorded, with the backup the step made, and the
+    /// upgrade finished after the post-deployment migrations.
+    fn done(&mut self, step: Step) {
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        if step == Step::Backup {
+            // `tootguard backup --for-upgrade` (run as the owner) wrote it.
+            let made = State::load(&state.root)
+                .ok()
+                .and_then(|s| s.upgrade)
+                .and_then(|u| u.backup);
+            if let Some(upgrade) = state.upgrade.as_mut() {
+                upgrade.backup = made;
+            }
+        }
+        if let Some(upgrade) = state.upgrade.as_mut() {
+            upgrade.done.retain(|d| d != step.name());
+            upgrade.done.push(step.name().to_owned());
+            if step == Step::PostMigrate {
+                upgrade.finished = true;
+                state.running = Some(upgrade.to.clone());
+            }
+        }
+        self.save();
+    }
+
+    /// For a failed migration: the backup of this upgrade and how to
+    /// restore it, and the commit the code can go back to.
+    fn recovery(&self, root: &Path) -> String {
+        let Some(upgrade) = self.current() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        match upgrade.backup.as_deref() {
+            Some(backup) => {
+                out.push_str(&format!(
+                    "\nThe database was backed up before the migrations, in {}. To go back to \
+                     it:\n",
+                    backup.display()
+                ));
+                match backup::Manifest::read(backup) {
+                    Some(manifest) => {
+                        for line in manifest.restore_commands(backup) {
+                            out.push_str(&format!("  {line}\n"));
+                        }
+                    }
+                    None => out.push_str(&format!(
+                        "  (its manifest cannot be read: see {}/RESTORE.txt)\n",
+                        backup.display()
+                    )),
+                }
+            }
+            None => out.push_str(
+                "\nNo backup was taken for this upgrade (--skip backup): restore your own, if \
+                 the migration left the database half-changed.\n",
+            ),
+        }
+        if let Some(from) = &upgrade.from {
+            let target = from
+                .commit
+                .clone()
+                .unwrap_or_else(|| format!("v{}", from.version));
+            out.push_str(&format!(
+                "The code can go back with `cd {} && git checkout {target}` (Mastodon {}), then \
+                 bundle install and yarn install again.",
+                quote(root.as_os_str()),
+                from.version
+            ));
+        } else {
+            out.push_str(
+                "The code can go back with `git checkout` of the version that ran before (git \
+                 reflog shows it).",
+            );
+        }
+        out
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Why a step stopped the run, and where to resume.
@@ -301,6 +516,7 @@ impl Upgrade {
                 self.guarded(step, Tool::Rails, &["db:migrate"])
             }
             Step::Precompile => self.guarded(step, Tool::Rails, &["assets:precompile"]),
+            Step::Backup => self.backup_plan(step).map(Prepared::plain),
             Step::Preflight | Step::Restart => return None,
         })
     }
@@ -388,6 +604,79 @@ impl Upgrade {
         })
     }
 
+    /// `tootguard backup --for-upgrade`: it runs itself as the install's
+    /// owner, and records the backup in this upgrade's record.
+    fn backup_plan(&self, step: Step) -> Result<Plan, Stop> {
+        let me = std::env::current_exe().map_err(|e| {
+            Stop::new("cannot start", step).detail(format!("cannot find tootguard itself: {e}"))
+        })?;
+        let mut args: Vec<OsString> = vec!["backup".into(), "--for-upgrade".into()];
+        if let Some(dir) = &self.args.backup_dir {
+            args.push("--dir".into());
+            args.push(dir.clone().into_os_string());
+        }
+        let mut plan = Plan::new(me, "tootguard".into(), args);
+        plan.cwd = Some(self.root.dir.clone());
+        Ok(plan)
+    }
+
+    /// An upgrade to this same checkout that stopped part-way, offered to
+    /// resume where it stopped: asked on a terminal, taken with --yes,
+    /// otherwise a stop that names the command.
+    fn interrupted(&self, record: &Record) -> anyhow::Result<Option<Step>> {
+        let Some(upgrade) = record.current().filter(|u| !u.finished) else {
+            return Ok(None);
+        };
+        let Some(last) = Step::ALL
+            .into_iter()
+            .rev()
+            .find(|s| upgrade.done.iter().any(|d| d == s.name()))
+        else {
+            return Ok(None);
+        };
+        let Some(next) = Step::ALL
+            .into_iter()
+            .find(|s| *s > last && !self.args.skip.contains(s))
+        else {
+            return Ok(None);
+        };
+        let backup = upgrade
+            .backup
+            .as_ref()
+            .map(|b| format!("; its backup: {}", b.display()))
+            .unwrap_or_default();
+        let what = format!(
+            "An upgrade to Mastodon {} stopped after {} (done: {}{backup}).",
+            upgrade.to.version,
+            last.name(),
+            upgrade.done.join(", ")
+        );
+        if self.args.yes {
+            report::notice(&format!("{what} Resuming at {} (--yes).", next.name()));
+            return Ok(Some(next));
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::error(
+                FAILURE,
+                format!(
+                    "{what} Resume it with `{}`, or start it again with `tootguard upgrade \
+                     --from preflight`.",
+                    self.resume_command(next, false)
+                ),
+            ));
+        }
+        eprintln!("{what}");
+        if ask(&format!("Resume at {}? [y/N] ", next.name())) {
+            Ok(Some(next))
+        } else {
+            Err(Failure::error(
+                FAILURE,
+                "stopped at your answer. To start the upgrade again from the beginning: \
+                 `tootguard upgrade --from preflight`.",
+            ))
+        }
+    }
+
     /// A program found on PATH (`bundle`, `yarn`, `systemctl`, `sudo`), run
     /// in the root with this process's environment — and, with `as_owner`,
     /// as the install's owner when the user guard says so (`bundle` and
@@ -442,7 +731,7 @@ impl Upgrade {
 
     fn run_plain(&self, step: Step, plan: Plan) -> Result<(), Stop> {
         let status = {
-            let _interrupt = InterruptGuard::install();
+            let _interrupt = crate::exec::InterruptGuard::install();
             plan.command().status()
         }
         .map_err(|e| cannot_run(step, &plan, &e))?;
@@ -489,7 +778,7 @@ impl Upgrade {
         self.check_verdicts(step, &prepared.verdicts)?;
         let plan = prepared.plan;
         let (status, sign) = {
-            let _interrupt = InterruptGuard::install();
+            let _interrupt = crate::exec::InterruptGuard::install();
             run_teed(&plan)
         }
         .map_err(|e| cannot_run(step, &plan, &e))?;
@@ -679,6 +968,14 @@ impl Upgrade {
                 Step::Bundle | Step::Yarn => {
                     trouble |= show(&mut out, &dir, self.prepare(step));
                 }
+                Step::Backup => {
+                    trouble |= show(&mut out, &dir, self.prepare(step));
+                    out.push_str(
+                        "  pg_dump -Fc at PostgreSQL itself, read back with pg_restore --list, \
+                         and the .env files, as the install's owner; refused before writing \
+                         when the database's size does not fit\n",
+                    );
+                }
                 Step::PreMigrate | Step::PostMigrate => {
                     let prepared = self.prepare(step);
                     let in_file = prepared
@@ -834,38 +1131,6 @@ fn show(out: &mut String, dir: &str, prepared: Option<Result<Prepared, Stop>>) -
                 stop.detail.map(|d| format!(": {d}")).unwrap_or_default()
             ));
             true
-        }
-    }
-}
-
-/// Ctrl-C reaches the child and us alike (one process group). While a step
-/// runs we outlive it, so the run still ends with the resume command. A
-/// handler, unlike SIG_IGN, is reset to the default in the child by exec.
-struct InterruptGuard {
-    previous: Option<nix::sys::signal::SigAction>,
-}
-
-extern "C" fn on_interrupt(_: nix::libc::c_int) {}
-
-impl InterruptGuard {
-    fn install() -> InterruptGuard {
-        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, sigaction};
-        let action = SigAction::new(
-            SigHandler::Handler(on_interrupt),
-            SaFlags::SA_RESTART,
-            SigSet::empty(),
-        );
-        // SAFETY: the handler does nothing, so it is async-signal-safe.
-        let previous = unsafe { sigaction(Signal::SIGINT, &action) }.ok();
-        InterruptGuard { previous }
-    }
-}
-
-impl Drop for InterruptGuard {
-    fn drop(&mut self) {
-        if let Some(previous) = &self.previous {
-            // SAFETY: restores the disposition that was there before.
-            let _ = unsafe { nix::sys::signal::sigaction(Signal::SIGINT, previous) };
         }
     }
 }

@@ -239,6 +239,17 @@ pub fn terminate(endpoint: &Endpoint, database: &str, pid: u32) -> Result<bool, 
     Ok(rows.first().and_then(|r| r.first().cloned().flatten()) == Some("true".into()))
 }
 
+/// The size of the database `endpoint` names (`pg_database_size`), in
+/// bytes: what a backup must have room for.
+pub fn database_size(endpoint: &Endpoint) -> Result<u64, String> {
+    let mut session = connect(endpoint, Deadline::after(TOTAL))?;
+    let rows = query(&mut session, "SELECT pg_database_size(current_database())")?;
+    rows.first()
+        .and_then(|row| row.first().cloned().flatten())
+        .and_then(|size| size.parse().ok())
+        .ok_or_else(|| "pg_database_size gave no number".into())
+}
+
 /// The sessions holding Rails' lock on `database` now.
 pub fn holders_at(endpoint: &Endpoint, database: &str) -> Result<Vec<Holder>, String> {
     let mut session = connect(endpoint, Deadline::after(TOTAL))?;

@@ -61,6 +61,9 @@ impl Setup {
         }
         fs::create_dir_all(w.root.join("lib/mastodon")).unwrap();
         fs::write(w.root.join("lib/mastodon/version.rb"), VERSION_RB).unwrap();
+        // A git checkout as the docs make it: cloned, then a release
+        // checked out (nothing ran before it).
+        fake_fresh_clone(&w.root);
         fs::write(
             w.root.join("package.json"),
             r#"{"name": "@mastodon/mastodon", "engines": {"node": ">=20"}}"#,
@@ -140,6 +143,25 @@ impl Setup {
     }
 }
 
+/// `.git` as `git clone` then `git checkout v…` leave it: HEAD detached at
+/// a release, and the reflog of both (read as files; no git needed).
+pub fn fake_fresh_clone(root: &std::path::Path) {
+    let (main, release) = ("1".repeat(40), "2".repeat(40));
+    fs::create_dir_all(root.join(".git/logs")).unwrap();
+    fs::write(root.join(".git/HEAD"), format!("{release}\n")).unwrap();
+    fs::write(
+        root.join(".git/logs/HEAD"),
+        format!(
+            "{zero} {main} A <a@example.test> 1700000000 +0000\tclone: from \
+             https://github.com/mastodon/mastodon.git\n\
+             {main} {release} A <a@example.test> 1700000001 +0000\tcheckout: moving from main \
+             to v4.3.2\n",
+            zero = "0".repeat(40)
+        ),
+    )
+    .unwrap();
+}
+
 pub fn write_meminfo(path: &std::path::Path, available_mb: u64, swap_mb: u64) {
     fs::write(
         path,
@@ -177,12 +199,13 @@ pub fn message(checks: &[Value], id: &str) -> String {
     check(checks, id)["message"].as_str().unwrap().to_owned()
 }
 
-const IDS: [&str; 18] = [
+const IDS: [&str; 19] = [
     "shims",
     "sudo",
     "cron",
     "root",
     "version",
+    "upgrade-path",
     "user",
     "ruby",
     "node",

@@ -5,6 +5,7 @@
 //! tests prove where a migration went, not only that it succeeded.
 
 use std::process::Command;
+use std::time::Duration;
 
 use crate::e2e_support::{
     Load, MIGRATION_VERSIONS, POST_DEPLOY_INITIALIZER, POST_VERSION, RAILS_TIMEOUT, RailsApp,
@@ -129,6 +130,8 @@ fn upgrade_runs_pre_and_post_deployment_migrations_directly_around_the_restart()
     let mut cmd = Command::new(tootguard());
     scrub_env(&mut cmd)
         .env_remove("RAILS_ENV")
+        // The backup before the migrations goes to ~/tootguard-backups.
+        .env("HOME", fake.path())
         .env("PATH", path)
         .env("NO_COLOR", "1")
         .current_dir(app.dir())
@@ -167,11 +170,81 @@ fn upgrade_runs_pre_and_post_deployment_migrations_directly_around_the_restart()
             .unwrap_or_else(|| panic!("{needle:?} not in:\n{stderr}"))
     };
     assert!(
-        at("[6/7] restart ✓") < at("[7/7] post-migrate …"),
+        at("[7/8] restart ✓") < at("[8/8] post-migrate …"),
         "{stderr}"
     );
     assert!(
-        at("[7/7] post-migrate …") < at("Migrating to DropThings1"),
+        at("[8/8] post-migrate …") < at("Migrating to DropThings1"),
         "{stderr}"
     );
+    // Resumed past the backup step, it still took one before migrating,
+    // of the database as it was (empty: nothing migrated yet).
+    assert!(at("[4/8] backup ✓") < at("[5/8] pre-migrate …"), "{stderr}");
+    assert!(fake.path().join("tootguard-backups").is_dir());
+}
+
+#[test]
+fn a_migration_that_raises_stops_the_upgrade_naming_the_backup_taken_before_it() {
+    let servers = Servers::shared();
+    let db = servers.fresh_database("tg_boom");
+    let app = app_with_direct_setting(servers, &db);
+    let first = app.migrate(&[("DB_PORT", &servers.pg_port().to_string())]);
+    assert!(first.status.success(), "{}", combined(&first));
+    app.write_file(
+        "db/migrate/20240301000001_boom.rb",
+        "class Boom < ActiveRecord::Migration[6.1]\n  def up\n    raise 'boom'\n  end\nend\n",
+    );
+    let home = tempfile::tempdir_in(crate::harness::test_base()).unwrap();
+    let mut cmd = Command::new(tootguard());
+    scrub_env(&mut cmd)
+        .env_remove("RAILS_ENV")
+        .env("HOME", home.path())
+        .env("NO_COLOR", "1")
+        .current_dir(app.dir())
+        .args([
+            "upgrade",
+            "--from",
+            "backup",
+            "--skip",
+            "precompile",
+            "--restart",
+            "--yes",
+        ]);
+    let out = run(&mut cmd, RAILS_TIMEOUT * 2);
+    let text = combined(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("[5/8] pre-migrate ✗"), "{text}");
+    assert!(text.contains("boom"), "{text}");
+    let backups = home.path().join("tootguard-backups");
+    let backup = std::fs::read_dir(&backups)
+        .unwrap()
+        .next()
+        .expect("a backup")
+        .unwrap()
+        .path();
+    let dump = backup.join(format!("{db}.dump"));
+    assert!(
+        text.contains(&format!(
+            "backed up before the migrations, in {}",
+            backup.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&dump.display().to_string()), "{text}");
+    assert!(text.contains("pg_restore -h 127.0.0.1"), "{text}");
+    assert!(
+        text.contains("Resume with: tootguard upgrade --from pre-migrate"),
+        "{text}"
+    );
+    // The dump holds what was there before the failed migration.
+    let listing = run(
+        Command::new("pg_restore").arg("--list").arg(&dump),
+        Duration::from_secs(30),
+    );
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("TABLE DATA public schema_migrations"),
+        "{listing}"
+    );
+    assert!(listing.contains("TABLE DATA public things_1"), "{listing}");
 }

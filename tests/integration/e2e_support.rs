@@ -673,9 +673,19 @@ impl Servers {
             self.psql(
                 "postgres",
                 "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mastodon') \
-                 THEN CREATE ROLE mastodon LOGIN; END IF; END $$",
+                 THEN CREATE ROLE mastodon LOGIN CREATEDB; END IF; END $$",
             );
             self.create_database("mastodon_production");
+            // Owned by the role, with Rails' own table: a backup of it is
+            // the backup of a Rails database.
+            self.psql(
+                "postgres",
+                "ALTER DATABASE mastodon_production OWNER TO mastodon",
+            );
+            self.psql(
+                "mastodon_production",
+                "SET ROLE mastodon; CREATE TABLE schema_migrations (version varchar PRIMARY KEY)",
+            );
         });
         self.run_dir.join(format!(".s.PGSQL.{}", self.pg_port))
     }

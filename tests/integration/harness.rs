@@ -276,6 +276,28 @@ impl Cmd {
         self
     }
 
+    /// The same command, started by `program prefix…` (`unshare -m sh -c
+    /// SCRIPT sh`), with the same environment and directory.
+    pub fn wrapped_in<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(
+        self,
+        program: &str,
+        prefix: I,
+    ) -> Cmd {
+        let mut command = Command::new(program);
+        command.args(prefix).arg(self.command.get_program());
+        command.args(self.command.get_args()).env_clear();
+        for (name, value) in self.command.get_envs() {
+            if let Some(value) = value {
+                command.env(name, value);
+            }
+        }
+        if let Some(dir) = self.command.get_current_dir() {
+            command.current_dir(dir);
+        }
+        command.stdin(Stdio::null());
+        Cmd { command }
+    }
+
     /// Runs with a 20 s limit; a process still running then is a failure.
     ///
     /// Tests write scripts while other test threads fork: a child forked

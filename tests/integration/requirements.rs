@@ -402,7 +402,7 @@ fn upgrade_stops_at_preflight_when_the_encryption_keys_are_missing() {
     s.with_upstream_initializer();
     let out = s.tootguard().args(["upgrade", "--restart", "--yes"]).run();
     out.expect_code(1)
-        .expect_stderr("[1/7] preflight ✗")
+        .expect_stderr("[1/8] preflight ✗")
         .expect_stderr("encryption-keys")
         .expect_stderr("bin/rails db:encryption:init")
         .expect_stderr("--from preflight");

@@ -47,7 +47,7 @@ impl Setup {
 }
 
 #[test]
-fn upgrade_runs_the_seven_steps_in_the_documented_order_in_the_root() {
+fn upgrade_runs_the_eight_steps_in_the_documented_order_in_the_root() {
     let s = Setup::good();
     let out = s.upgrade(["--restart"]);
     out.expect_code(0);
@@ -59,6 +59,7 @@ fn upgrade_runs_the_seven_steps_in_the_documented_order_in_the_root() {
         "preflight",
         "bundle",
         "yarn",
+        "backup",
         "pre-migrate",
         "precompile",
         "restart",
@@ -67,9 +68,16 @@ fn upgrade_runs_the_seven_steps_in_the_documented_order_in_the_root() {
     .iter()
     .enumerate()
     {
-        out.expect_stderr(&format!("[{}/7] {name} …", i + 1))
-            .expect_stderr(&format!("[{}/7] {name} ✓", i + 1));
+        out.expect_stderr(&format!("[{}/8] {name} …", i + 1))
+            .expect_stderr(&format!("[{}/8] {name} ✓", i + 1));
     }
+    // The backup went to the default place, the home of the user running.
+    assert!(
+        out.stdout.contains("Backed up mastodon_production"),
+        "{}",
+        out.stdout
+    );
+    assert!(s.w.base().join("tootguard-backups").is_dir());
     // Output is streamed, precompile's through the tee.
     assert_eq!(out.stdout.matches("rails says hello").count(), 3);
 }
@@ -137,11 +145,11 @@ fn a_failing_step_stops_the_run_with_its_status_and_the_command_that_resumes() {
         .env("TG_FAIL_CALL", "yarn install --immutable")
         .run();
     out.expect_code(1)
-        .expect_stderr("[3/7] yarn ✗")
+        .expect_stderr("[3/8] yarn ✗")
         .expect_stderr("exit status 7")
         .expect_stderr("Resume with: tootguard upgrade --from yarn --restart");
     assert_eq!(s.calls(), ALL_CALLS[..2]);
-    assert!(!out.stderr.contains("[4/7]"), "{}", out.stderr);
+    assert!(!out.stderr.contains("[5/8]"), "{}", out.stderr);
 
     // Resuming starts at yarn: no preflight, no second bundle.
     let out = s.upgrade(["--from", "yarn", "--restart"]);
@@ -168,8 +176,8 @@ fn skip_leaves_out_the_named_steps_and_the_resume_command_keeps_them_out() {
         .env("TG_FAIL_CALL", "systemctl reload mastodon-web")
         .run();
     out.expect_code(1)
-        .expect_stderr("[2/7] bundle skipped")
-        .expect_stderr("[5/7] precompile skipped")
+        .expect_stderr("[2/8] bundle skipped")
+        .expect_stderr("[6/8] precompile skipped")
         .expect_stderr("tootguard upgrade --from restart --restart");
     assert_eq!(
         s.calls(),
@@ -179,7 +187,17 @@ fn skip_leaves_out_the_named_steps_and_the_resume_command_keeps_them_out() {
             "systemctl reload mastodon-web"
         ]
     );
-    let out = s.upgrade(["--skip", "bundle", "--skip", "yarn", "--restart"]);
+    // Started again from the top (an interrupted upgrade is not started
+    // over unasked: see the resume tests).
+    let out = s.upgrade([
+        "--from",
+        "preflight",
+        "--skip",
+        "bundle",
+        "--skip",
+        "yarn",
+        "--restart",
+    ]);
     out.expect_code(0);
 }
 
@@ -233,8 +251,8 @@ fn dry_run_prints_each_command_directory_and_env_change_and_runs_nothing() {
     ] {
         assert!(text.contains(&needle), "no {needle:?} in:\n{text}");
     }
-    let pre = text.find("[4/7] pre-migrate").unwrap();
-    let post = text.find("[7/7] post-migrate").unwrap();
+    let pre = text.find("[5/8] pre-migrate").unwrap();
+    let post = text.find("[8/8] post-migrate").unwrap();
     assert!(text[pre..post].contains("SKIP_POST_DEPLOYMENT_MIGRATIONS=true"));
     assert!(!text[post..].contains("SKIP_POST_DEPLOYMENT_MIGRATIONS=true"));
 }
@@ -278,7 +296,7 @@ fn a_precompile_killed_by_sigkill_gets_the_swap_advice_and_a_cache_clear() {
         .expect_stderr("8192 MB available RAM")
         .expect_stderr("fallocate -l 2G /swapfile")
         .expect_stderr("/etc/fstab")
-        .expect_stderr("[5/7] precompile ✗")
+        .expect_stderr("[6/8] precompile ✗")
         .expect_stderr("Resume with: tootguard upgrade --from precompile --restart");
     let calls = s.calls();
     assert_eq!(calls[..4], ALL_CALLS[..4]);
@@ -337,7 +355,7 @@ fn a_failing_preflight_check_stops_before_any_step() {
     fs::write(s.w.root.join(".ruby-version"), "3.4.1\n").unwrap();
     let out = s.upgrade(["--restart", "--yes"]);
     out.expect_code(1)
-        .expect_stderr("[1/7] preflight ✗")
+        .expect_stderr("[1/8] preflight ✗")
         .expect_stderr(".ruby-version asks for 3.4.1")
         .expect_stderr("--from preflight");
     assert!(s.calls().is_empty());
@@ -417,7 +435,7 @@ fn as_root_every_step_runs_as_the_owner_with_the_owners_ruby_and_the_dry_run_sho
     let out = s.upgrade(["--dry-run"]);
     out.expect_code(0);
     let path = format!("{}:{}", shims.display(), s.path());
-    for step in ["[2/7] bundle", "[3/7] yarn"] {
+    for step in ["[2/8] bundle", "[3/8] yarn"] {
         let block: String = out
             .stdout
             .split(&format!("{step}\n"))
@@ -470,4 +488,235 @@ fn as_root_every_step_runs_as_the_owner_with_the_owners_ruby_and_the_dry_run_sho
         s.calls(),
         ["rbenv-bundle install", "rbenv-yarn install --immutable"]
     );
+}
+
+// ---------------------------------------------------------------------------
+// Backups, the record of an upgrade, resuming, the version path
+// ---------------------------------------------------------------------------
+
+/// The backup directories in the default place.
+fn backups(s: &Setup) -> Vec<PathBuf> {
+    let dir = s.w.base().join("tootguard-backups");
+    let mut out: Vec<PathBuf> = fs::read_dir(&dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_dry_run_shows_the_backup_before_the_pre_deployment_migrations() {
+    let s = Setup::good();
+    let out = s.upgrade(["--dry-run"]);
+    out.expect_code(0);
+    let backup = out.stdout.find("[4/8] backup").expect(&out.stdout);
+    let pre = out.stdout.find("[5/8] pre-migrate").expect(&out.stdout);
+    assert!(backup < pre, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("backup --for-upgrade"),
+        "{}",
+        out.stdout
+    );
+    assert!(backups(&s).is_empty(), "a dry run took a backup");
+}
+
+#[test]
+fn a_failing_pre_migrate_names_the_backup_the_restore_and_the_way_back_for_the_code() {
+    let s = Setup::good();
+    let out = s
+        .tootguard()
+        .args(["upgrade", "--restart"])
+        .env("TG_FAIL_CALL", "rails db:migrate")
+        .run();
+    out.expect_code(1).expect_stderr("[5/8] pre-migrate ✗");
+    let made = backups(&s);
+    assert_eq!(made.len(), 1, "{made:?}");
+    let dump = made[0].join("mastodon_production.dump");
+    assert!(dump.is_file());
+    out.expect_stderr(&format!(
+        "The database was backed up before the migrations, in {}",
+        made[0].display()
+    ))
+    .expect_stderr("pg_restore -h ")
+    .expect_stderr(&dump.display().to_string())
+    .expect_stderr("git checkout")
+    .expect_stderr("Resume with: tootguard upgrade --from pre-migrate");
+}
+
+#[test]
+fn an_interrupted_upgrade_says_where_it_stopped_and_resumes_there_without_a_second_backup() {
+    let s = Setup::good();
+    s.tootguard()
+        .args(["upgrade", "--restart"])
+        .env("TG_FAIL_CALL", "rails assets:precompile")
+        .run()
+        .expect_code(1);
+    assert_eq!(backups(&s).len(), 1);
+    let before = s.calls().len();
+    // No terminal, no --yes: it says where it stopped, and runs nothing.
+    let out = s.upgrade(["--restart"]);
+    out.expect_code(1)
+        .expect_stderr("stopped after pre-migrate")
+        .expect_stderr("done: preflight, bundle, yarn, backup, pre-migrate")
+        .expect_stderr("tootguard upgrade --from precompile --restart");
+    assert_eq!(s.calls().len(), before);
+    // --yes is the confirmation: it resumes at precompile.
+    let out = s.upgrade(["--restart", "--yes"]);
+    out.expect_code(0).expect_stderr("Resuming at precompile");
+    assert_eq!(
+        s.calls()[before..],
+        [
+            "rails assets:precompile",
+            "systemctl reload mastodon-web",
+            "systemctl restart mastodon-sidekiq mastodon-streaming",
+            "rails db:migrate",
+        ]
+    );
+    assert_eq!(backups(&s).len(), 1, "a second backup was taken");
+    // The upgrade is finished: doctor knows what runs now.
+    let doctor = s.tootguard().arg("doctor").run();
+    assert!(
+        doctor
+            .stdout
+            .contains("4.3.2 runs and is checked out: nothing to upgrade"),
+        "{}",
+        doctor.stdout
+    );
+    // And a new run has nothing to resume.
+    s.upgrade(["--restart"]).expect_code(0);
+}
+
+#[test]
+fn resuming_past_the_backup_step_still_takes_one_before_a_migration() {
+    let s = Setup::good();
+    let out = s.upgrade(["--from", "pre-migrate", "--restart"]);
+    out.expect_code(0)
+        .expect_stderr("no backup of this upgrade yet")
+        .expect_stderr("[4/8] backup ✓");
+    assert_eq!(backups(&s).len(), 1);
+}
+
+#[test]
+fn skip_backup_is_allowed_on_purpose_with_a_warning() {
+    let s = Setup::good();
+    let out = s.upgrade(["--skip", "backup", "--restart"]);
+    out.expect_code(0)
+        .expect_stderr("--skip backup: the migrations run without a backup")
+        .expect_stderr("[4/8] backup skipped");
+    assert!(backups(&s).is_empty());
+}
+
+/// A git checkout of `root` with two tagged versions, `from` checked out,
+/// then `to`: the reflog of an admin's upgrade.
+fn git_checkout(root: &std::path::Path, from: (u32, u32, u32), to: (u32, u32, u32)) {
+    let _ = fs::remove_dir_all(root.join(".git"));
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.test"])
+            .args(args)
+            .current_dir(root)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .expect("git runs (scripts/install-test-deps installs it)");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q"]);
+    for (major, minor, patch) in [from, to] {
+        fs::write(
+            root.join("lib/mastodon/version.rb"),
+            crate::doctor::VERSION_RB
+                .replace("major\n      4", &format!("major\n      {major}"))
+                .replace("minor\n      3", &format!("minor\n      {minor}"))
+                .replace("patch\n      2", &format!("patch\n      {patch}")),
+        )
+        .unwrap();
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", "release"]);
+        git(&["tag", &format!("v{major}.{minor}.{patch}")]);
+    }
+    let tag = |(a, b, c): (u32, u32, u32)| format!("v{a}.{b}.{c}");
+    git(&["checkout", "-q", &tag(from)]);
+    git(&["checkout", "-q", &tag(to)]);
+}
+
+fn upgrade_path(s: &Setup) -> serde_json::Value {
+    let (_, checks) = s.doctor_json(s.tootguard());
+    crate::doctor::check(&checks, "upgrade-path").clone()
+}
+
+#[test]
+fn a_checkout_that_skips_a_minor_series_fails_naming_the_series_to_deploy_first() {
+    let s = Setup::good();
+    git_checkout(&s.w.root, (4, 3, 2), (4, 5, 0));
+    let row = upgrade_path(&s);
+    assert_eq!(row["level"], "fail", "{row:#}");
+    let message = row["message"].as_str().unwrap();
+    assert!(
+        message.contains("4.3.2 → 4.5.0 skips the 4.4 series"),
+        "{row:#}"
+    );
+    assert!(message.contains("git's reflog"), "{row:#}");
+    let fix = row["fix"].as_str().unwrap();
+    assert!(fix.contains("4.4.x"), "{row:#}");
+    assert!(
+        fix.contains("https://github.com/mastodon/mastodon/releases/tag/v4.4.0"),
+        "{row:#}"
+    );
+    // The upgrade's preflight stops on it, before any step.
+    let out = s.upgrade(["--yes"]);
+    out.expect_code(1).expect_stderr("[1/8] preflight ✗");
+    assert!(s.calls().is_empty());
+}
+
+#[test]
+fn a_next_minor_step_passes_and_names_both_versions() {
+    let s = Setup::good();
+    git_checkout(&s.w.root, (4, 4, 3), (4, 5, 0));
+    let row = upgrade_path(&s);
+    assert_eq!(row["level"], "ok", "{row:#}");
+    assert!(
+        row["message"].as_str().unwrap().contains("4.4.3 → 4.5.0"),
+        "{row:#}"
+    );
+}
+
+#[test]
+fn a_downgrade_fails() {
+    let s = Setup::good();
+    git_checkout(&s.w.root, (4, 5, 0), (4, 4, 3));
+    let row = upgrade_path(&s);
+    assert_eq!(row["level"], "fail", "{row:#}");
+    assert!(
+        row["message"]
+            .as_str()
+            .unwrap()
+            .contains("4.5.0 → 4.4.3 is a downgrade"),
+        "{row:#}"
+    );
+}
+
+#[test]
+fn as_root_the_version_before_is_read_with_git_run_as_the_checkouts_owner() {
+    let s = Setup::good();
+    git_checkout(&s.w.root, (4, 4, 3), (4, 5, 0));
+    let user = crate::harness::TestUser::create(&s.w.base().join("home"));
+    s.w.give_to(&user);
+    let row = upgrade_path(&s);
+    assert_eq!(row["level"], "ok", "{row:#}");
+    assert!(
+        row["message"].as_str().unwrap().contains("4.4.3 → 4.5.0"),
+        "{row:#}"
+    );
+}
+
+#[test]
+fn the_record_of_a_finished_upgrade_is_the_running_version() {
+    let s = Setup::good();
+    git_checkout(&s.w.root, (4, 4, 3), (4, 5, 0));
+    s.upgrade(["--restart"]).expect_code(0);
+    let row = upgrade_path(&s);
+    assert_eq!(row["level"], "ok", "{row:#}");
+    let message = row["message"].as_str().unwrap();
+    assert!(message.contains("4.5.0 runs and is checked out"), "{row:#}");
+    assert!(message.contains("tootguard's record"), "{row:#}");
 }

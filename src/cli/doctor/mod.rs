@@ -10,6 +10,7 @@
 //! it rather than deciding again. `upgrade`'s preflight is [`checks`].
 
 mod db;
+mod path;
 mod reach;
 mod requirements;
 
@@ -181,6 +182,7 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
     match (&base, &root) {
         (Ok(inv), Some(root)) => {
             out.push(version(&root.dir));
+            out.push(path::check(&root.dir));
             let (user, owner_env) = user(root, env);
             out.push(user);
             out.push(ruby(&owner_env, dir, Some(&root.dir)));
@@ -197,6 +199,7 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
         _ => {
             let why = "not checked: no Mastodon install (see the `root` check)";
             out.push(Check::new("version", Status::Warn, why));
+            out.push(Check::new(path::ID, Status::Warn, why));
             out.push(Check::new("user", Status::Warn, why));
             out.push(ruby(env, dir, None));
             out.push(node(env, dir, None));
@@ -1022,7 +1025,7 @@ fn version_output(mut cmd: Command, env: &Env, dir: &Path) -> Result<String, Str
     first(&stdout).ok_or_else(|| "printed nothing".to_owned())
 }
 
-fn run_with_timeout(
+pub(crate) fn run_with_timeout(
     mut cmd: Command,
     timeout: Duration,
 ) -> Result<(ExitStatus, Vec<u8>, Vec<u8>), String> {

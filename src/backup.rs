@@ -72,6 +72,9 @@ pub struct Manifest {
     /// The Mastodon version checked out when it was taken.
     pub version: Option<String>,
     pub commit: Option<String>,
+    /// The install's owner, who the `.env*` files belong to.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// A backup just taken.
@@ -102,7 +105,7 @@ pub fn take(root: &Root, env: &Env, cwd: &Path, options: &Options) -> Result<Tak
         Some(root.clone()),
     );
     let dir = backup_dir(&inv, env, cwd, options)?;
-    let (target, warnings) = target(&inv)?;
+    let (target, sslmode, warnings) = target(&inv)?;
     let shown = show_endpoint(&target.host, target.port);
     let database = target.dbname.clone().unwrap_or_default();
     let pg_dump = tool(env, "pg_dump")?;
@@ -128,7 +131,15 @@ pub fn take(root: &Root, env: &Env, cwd: &Path, options: &Options) -> Result<Tak
     }
     let backup = make_backup_dir(&dir, &name, options.name.is_none())?;
     // From here on, a failure leaves nothing behind.
-    let outcome = fill(root, &backup, &target, &pg_dump, &pg_restore, env);
+    let outcome = fill(
+        root,
+        &backup,
+        &target,
+        sslmode.as_deref(),
+        &pg_dump,
+        &pg_restore,
+        env,
+    );
     let manifest = match outcome {
         Ok(manifest) => manifest,
         Err(e) => {
@@ -136,7 +147,7 @@ pub fn take(root: &Root, env: &Env, cwd: &Path, options: &Options) -> Result<Tak
             return Err(e);
         }
     };
-    let removed = prune(&dir, &backup, &manifest, keep);
+    let removed = prune(&dir, &backup, &manifest, keep, &root.dir);
     Ok(Taken {
         dir: backup,
         manifest,
@@ -171,6 +182,7 @@ fn fill(
     root: &Root,
     backup: &Path,
     target: &Endpoint,
+    sslmode: Option<&str>,
     pg_dump: &Path,
     pg_restore: &Path,
     env: &Env,
@@ -178,7 +190,7 @@ fn fill(
     let database = target.dbname.clone().unwrap_or_default();
     let dump_name = format!("{database}.dump");
     let dump = backup.join(&dump_name);
-    run_pg_dump(pg_dump, target, &dump, env)?;
+    run_pg_dump(pg_dump, target, sslmode, &dump, env)?;
     let tables = verify(pg_restore, &dump, env)?;
     let dump_bytes = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
     let mut env_files = Vec::new();
@@ -209,6 +221,11 @@ fn fill(
             .ok()
             .map(|v| v.to_string()),
         commit: crate::release::head_commit(&root.dir),
+        owner: std::fs::metadata(&root.dir)
+            .ok()
+            .and_then(|m| nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(m.uid())).ok())
+            .flatten()
+            .map(|u| u.name),
     };
     let mut restore = manifest.restore_commands(backup).join("\n");
     restore.push('\n');
@@ -216,6 +233,12 @@ fn fill(
     let json = serde_json::to_string_pretty(&manifest).expect("a manifest serialises");
     write_private(&backup.join(MANIFEST), json.as_bytes())?;
     Ok(manifest)
+}
+
+/// Whether `backup` still holds a verified dump (its manifest and its dump
+/// file): a backup removed or replaced since it was recorded is none.
+pub fn usable(backup: &Path) -> bool {
+    Manifest::read(backup).is_some_and(|m| backup.join(&m.dump).is_file())
 }
 
 impl Manifest {
@@ -259,7 +282,10 @@ impl Manifest {
             ),
         ];
         if !self.env_files.is_empty() {
-            lines.push("# 3. If they changed since, put the configuration back:".to_owned());
+            lines.push(format!(
+                "# 3. As {}, if they changed since, put the configuration back:",
+                self.owner.as_deref().unwrap_or("the install's owner")
+            ));
             for name in &self.env_files {
                 lines.push(format!(
                     "install -m 600 {} {}",
@@ -363,7 +389,7 @@ fn normalize(dir: &Path) -> PathBuf {
 /// Where `pg_dump` must connect: PostgreSQL itself, as the migration guard
 /// finds it, with Mastodon's credentials. Refused where a migration would
 /// be (a pooler whose server cannot be found).
-fn target(inv: &Invocation) -> Result<(Endpoint, Vec<String>), Error> {
+fn target(inv: &Invocation) -> Result<(Endpoint, Option<String>, Vec<String>), Error> {
     let route = pgbouncer::route(inv)?;
     if let Some((message, fix)) = &route.refusal {
         return Err(format!(
@@ -395,7 +421,7 @@ fn target(inv: &Invocation) -> Result<(Endpoint, Vec<String>), Error> {
             sslmode,
         },
     };
-    Ok((endpoint, warnings))
+    Ok((endpoint, db.sslmode.clone(), warnings))
 }
 
 /// `name` on PATH, or why it is needed and how to get it.
@@ -441,6 +467,7 @@ fn check_space(dir: &Path, size: u64) -> Result<(), Error> {
 /// (or root's) and writable by no one else, since a backup holds every
 /// secret of the install.
 fn make_private_dir(dir: &Path) -> Result<(), Error> {
+    trusted_path(dir)?;
     if !dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -453,25 +480,83 @@ fn make_private_dir(dir: &Path) -> Result<(), Error> {
         return Err(format!("{} is not a directory.", dir.display()));
     }
     let me = nix::unistd::Uid::effective().as_raw();
-    if (meta.uid() != me && meta.uid() != 0) || meta.mode() & 0o022 != 0 {
+    if meta.uid() != me && meta.uid() != 0 {
         return Err(format!(
-            "{} (mode {:o}, uid {}) can be written by others than you: a backup holds every \
-             secret of the install. Use a directory of your own (`chmod go-w {}`), or another \
-             with --dir.",
+            "{} belongs to uid {}, not to you: a backup holds every secret of the install. \
+             Use a directory of your own with --dir (or {DIR_VARIABLE}).",
+            dir.display(),
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} (mode {:o}) can be written by others than you: a backup holds every secret \
+             of the install. `chmod go-w {}`, or use another directory with --dir.",
             dir.display(),
             meta.mode() & 0o7777,
-            meta.uid(),
             quote(dir.as_os_str())
         ));
     }
     Ok(())
 }
 
+/// Every existing directory on the way to `dir`, and `dir` itself, is no
+/// link and is writable by no one but root and this user: otherwise
+/// someone else could swap a part of the path between the checks and the
+/// writes (and root would write, or remove, where they point).
+fn trusted_path(dir: &Path) -> Result<(), Error> {
+    let me = nix::unistd::Uid::effective().as_raw();
+    let mut at = PathBuf::from("/");
+    for part in dir.components().skip(1) {
+        at.push(part);
+        let meta = match std::fs::symlink_metadata(&at) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("cannot read {}: {e}", at.display())),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(format!(
+                "{} is a symbolic link: the backup directory must be named by its real path \
+                 ({}), so that no one can point it elsewhere. Give that path with --dir.",
+                at.display(),
+                at.canonicalize()
+                    .map_or_else(|_| "unknown".into(), |p| p.display().to_string())
+            ));
+        }
+        let owner_ok = meta.uid() == me || meta.uid() == 0;
+        let writable_by_others = meta.mode() & 0o022 != 0;
+        // A sticky directory of root's (/tmp) on the way: others cannot
+        // rename or remove what is ours in it.
+        let sticky_root = meta.mode() & 0o1000 != 0 && meta.uid() == 0 && at != dir;
+        if !owner_ok || (writable_by_others && !sticky_root) {
+            return Err(format!(
+                "{} (mode {:o}, uid {}) is on the way to the backup directory and can be \
+                 changed by others than root and you: they could swap it for a link while the \
+                 backup is written. Use a directory whose every part is yours or root's, not \
+                 writable by others (for example ~/tootguard-backups), with --dir.",
+                at.display(),
+                meta.mode() & 0o7777,
+                meta.uid()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Runs `pg_dump -Fc` to `dump`, with progress on a terminal.
-fn run_pg_dump(pg_dump: &Path, target: &Endpoint, dump: &Path, env: &Env) -> Result<(), Error> {
+fn run_pg_dump(
+    pg_dump: &Path,
+    target: &Endpoint,
+    sslmode: Option<&str>,
+    dump: &Path,
+    env: &Env,
+) -> Result<(), Error> {
     let mut cmd = Command::new(pg_dump);
     cmd.arg("--format=custom")
         .arg("--no-password")
+        // A lock left by an interrupted migration must not hold the backup
+        // (and the upgrade) silently.
+        .arg("--lock-wait-timeout=60s")
         .arg("--file")
         .arg(dump)
         .arg("--host")
@@ -482,7 +567,7 @@ fn run_pg_dump(pg_dump: &Path, target: &Endpoint, dump: &Path, env: &Env) -> Res
         .arg(target.user.as_deref().unwrap_or("mastodon"))
         .arg("--dbname")
         .arg(target.dbname.as_deref().unwrap_or("mastodon_production"));
-    pg_env(&mut cmd, env, target);
+    pg_env(&mut cmd, env, target, sslmode);
     cmd.stdin(Stdio::null());
     let started = Instant::now();
     let done = Arc::new(AtomicBool::new(false));
@@ -527,25 +612,41 @@ fn run_pg_dump(pg_dump: &Path, target: &Endpoint, dump: &Path, env: &Env) -> Res
     Ok(())
 }
 
-/// The child's libpq environment: only what tootguard decides (variables
-/// a shell exports, `PGHOST`, `PGSERVICE`…, could send it elsewhere).
-fn pg_env(cmd: &mut Command, env: &Env, target: &Endpoint) {
+/// libpq's variables that say where and as whom to connect: a shell that
+/// exports them must not send the dump elsewhere.
+const PG_ROUTING: [&str; 11] = [
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGDATABASE",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGPASSFILE",
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGOPTIONS",
+    "PGSSLMODE",
+];
+
+/// The child's libpq environment: where and as whom is tootguard's choice.
+fn pg_env(cmd: &mut Command, env: &Env, target: &Endpoint, sslmode: Option<&str>) {
     cmd.env_clear();
     for (name, value) in env.all().iter() {
-        let name_text = name.to_string_lossy();
-        if !name_text.starts_with("PG") {
+        if !PG_ROUTING.iter().any(|v| name == std::ffi::OsStr::new(v)) {
             cmd.env(name, value);
         }
     }
     if let Some(password) = &target.password {
         cmd.env("PGPASSWORD", password);
     }
+    // Mastodon's own DB_SSLMODE, as libpq takes it (verify-ca stays
+    // verify-ca); the certificate variables an admin set stay too.
     let mode = match target.sslmode {
-        SslMode::Disable => "disable",
-        SslMode::Allow => "allow",
-        SslMode::Prefer => "prefer",
-        SslMode::Require => "require",
-        SslMode::Verify => "verify-full",
+        SslMode::Disable => "disable".to_owned(),
+        SslMode::Allow => "allow".to_owned(),
+        SslMode::Prefer => "prefer".to_owned(),
+        SslMode::Require => "require".to_owned(),
+        SslMode::Verify => sslmode.unwrap_or("verify-full").to_owned(),
     };
     cmd.env("PGSSLMODE", mode)
         .env("PGCONNECT_TIMEOUT", "10")
@@ -602,15 +703,27 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 /// Removes older backups of the same database in `dir` beyond `keep`
 /// (counting the one just made): only directories holding a manifest
 /// tootguard wrote for this install and database.
-fn prune(dir: &Path, just_made: &Path, manifest: &Manifest, keep: usize) -> Vec<PathBuf> {
+fn prune(
+    dir: &Path,
+    just_made: &Path,
+    manifest: &Manifest,
+    keep: usize,
+    root: &Path,
+) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
+    // Never the backup an upgrade under way would restore.
+    let upgrade_backup = crate::state::State::load(root)
+        .ok()
+        .and_then(|s| s.upgrade)
+        .filter(|u| !u.finished)
+        .and_then(|u| u.backup);
     let mut ours: Vec<(u64, OsString, PathBuf)> = entries
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
-        .filter(|p| p != just_made)
+        .filter(|p| p != just_made && Some(p) != upgrade_backup.as_ref())
         .filter_map(|p| {
             let other = Manifest::read(&p)?;
             let name = p.file_name()?.to_owned();
@@ -714,6 +827,7 @@ mod tests {
             env_files: vec![".env.production".into()],
             version: None,
             commit: None,
+            owner: Some("mastodon".into()),
         };
         let text = manifest
             .restore_commands(Path::new("/home/mastodon/tootguard-backups/b"))

@@ -194,21 +194,21 @@ pub fn before_checkout(root: &Path, head: &str) -> Before {
         return Before::Unknown;
     };
     let old = entries[at].0;
-    // Only a clone (and checkouts that led nowhere new) came before it:
-    // the commit the clone left is not a version that ever ran.
+    if !is_sha(old) || old.bytes().all(|b| b == b'0') {
+        return Before::Unknown;
+    }
+    // HEAD never left the commit the clone made before this checkout: that
+    // commit (a branch's tip) is not a version that ever ran. The docs'
+    // flow — clone, check out a release, run it, check out the next — is
+    // not this: the release checked out after the clone did run.
     let earlier = &entries[..at];
     if whole
-        && earlier
-            .first()
-            .is_some_and(|(_, _, m)| m.starts_with("clone:"))
-        && earlier.iter().all(|(_, new, m)| {
-            m.starts_with("clone:") || (m.starts_with("checkout:") && *new == old)
-        })
+        && let Some((_, cloned, message)) = earlier.first()
+        && message.starts_with("clone:")
+        && *cloned == old
+        && earlier.iter().all(|(_, new, _)| *new == old)
     {
         return Before::Fresh;
-    }
-    if old.bytes().all(|b| b == b'0') {
-        return Before::Unknown;
     }
     Before::Commit(old.to_owned())
 }
@@ -283,7 +283,7 @@ pub fn version_at(root: &Path, commit: &str) -> Result<Version, String> {
 
 /// `1a2b3c4d`
 pub fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(8)]
+    commit.get(..8).unwrap_or(commit)
 }
 
 fn is_sha(text: &str) -> bool {
@@ -341,18 +341,71 @@ pub enum Running {
 /// The version running before the checkout: tootguard's record of its last
 /// finished upgrade, else the commit the reflog says HEAD left, else unknown.
 pub fn running(root: &Path) -> Running {
-    let recorded = crate::state::State::load(root)
-        .ok()
-        .and_then(|state| state.running);
-    if let Some(release) = recorded
-        && let Some(version) = Version::parse(&release.version)
-    {
-        return Running::Known {
-            version,
-            commit: release.commit,
-            source: "tootguard's record of the last finished upgrade".into(),
-        };
+    let state = crate::state::State::load(root).ok();
+    let recorded = state.as_ref().and_then(|state| {
+        // An upgrade that has not finished: until its restart the code of
+        // its `from` runs, after it its `to`.
+        if let Some(upgrade) = state.upgrade.as_ref().filter(|u| !u.finished) {
+            let restarted = upgrade.done.iter().any(|d| d == "restart");
+            let release = if restarted {
+                Some(&upgrade.to)
+            } else {
+                upgrade.from.as_ref()
+            };
+            return release.map(|r| {
+                (
+                    r.clone(),
+                    format!(
+                        "tootguard's record of the unfinished upgrade to {}",
+                        upgrade.to.version
+                    ),
+                )
+            });
+        }
+        state.running.clone().map(|r| {
+            (
+                r,
+                "tootguard's record of the last finished upgrade".to_owned(),
+            )
+        })
+    });
+    let from_git = from_git(root);
+    match (recorded, from_git) {
+        (Some((release, source)), git) => {
+            let Some(version) = Version::parse(&release.version) else {
+                return git;
+            };
+            // A record that git contradicts is stale (an upgrade made
+            // without tootguard since) or git is (checkouts back and
+            // forth): tootguard cannot tell which, and says so.
+            if let Running::Known {
+                version: git_version,
+                commit: git_commit,
+                ..
+            } = &git
+                && *git_version != version
+                && release.commit.is_some()
+                && release.commit != *git_commit
+                && release.commit != head_commit(root)
+            {
+                return Running::Unknown(format!(
+                    "{source} says {version} runs, but git's reflog says {git_version} was \
+                     checked out before this; if the record is stale, move the owner's \
+                     ~/.local/state/tootguard/upgrade-*.json file of this install aside"
+                ));
+            }
+            Running::Known {
+                version,
+                commit: release.commit,
+                source,
+            }
+        }
+        (None, git) => git,
     }
+}
+
+/// What git's reflog says ran before the checkout.
+fn from_git(root: &Path) -> Running {
     let Some(head) = head_commit(root) else {
         return Running::Unknown(
             "this is no git checkout tootguard can read (.git/HEAD), and no upgrade was \
@@ -406,8 +459,11 @@ pub fn path(from: &Version, to: &Version) -> Jump {
         Ordering::Less => Jump::Downgrade,
         Ordering::Greater if to.major != from.major => Jump::NewMajor,
         Ordering::Greater if to.minor <= from.minor + 1 => Jump::Step,
+        // At most a few names: a version.rb with an absurd minor number
+        // must not make a list of millions.
         Ordering::Greater => Jump::Skips(
             (from.minor + 1..to.minor)
+                .take(10)
                 .map(|minor| format!("{}.{minor}", from.major))
                 .collect(),
         ),
@@ -489,6 +545,27 @@ mod tests {
         ]);
         assert_eq!(before_checkout(dir.path(), &c), Before::Commit(b.clone()));
         assert_eq!(before_checkout(dir.path(), &a), Before::Unknown);
+        // The docs' flow: clone, check out a release and run it for months,
+        // then check out the next: the first release ran.
+        write(&[
+            line(
+                &zero,
+                &a,
+                "clone: from https://github.com/mastodon/mastodon.git",
+            ),
+            line(&a, &b, "checkout: moving from main to v4.3.2"),
+            line(&b, &c, "checkout: moving from v4.3.2 to v4.5.0"),
+        ]);
+        assert_eq!(before_checkout(dir.path(), &c), Before::Commit(b.clone()));
+        // A garbled old field is no commit (and no panic).
+        write(&[line(
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+            &c,
+            "checkout: moving from x to y",
+        )]);
+        assert_eq!(before_checkout(dir.path(), &c), Before::Unknown);
+        let garbled = "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}";
+        assert!(garbled.starts_with(short(garbled)));
         std::fs::remove_file(dir.path().join(".git/logs/HEAD")).unwrap();
         assert_eq!(before_checkout(dir.path(), &c), Before::Unknown);
     }

@@ -48,7 +48,9 @@ impl State {
     pub fn load(root: &Path) -> Result<State, String> {
         let owner = AsOwner::of(root)?;
         let file = file_for(root, &owner)?;
-        let text = match std::fs::read_to_string(&file) {
+        // Regular files only, bounded, never blocking (the owner could put
+        // a FIFO there for root's doctor to hang on).
+        let text = match crate::cli::doctor::read_small(&file) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(State {

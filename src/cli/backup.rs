@@ -204,7 +204,14 @@ fn not_covered(root: &Root, env: &Env) -> String {
 /// Names the backup in the record of the upgrade under way.
 fn record(root: &Root, backup: &std::path::Path) {
     let saved = crate::state::State::load(&root.dir).and_then(|mut state| {
-        match state.upgrade.as_mut().filter(|u| !u.finished) {
+        // The first backup of an upgrade is the one from before its first
+        // migration: a rerun after a failed migration must not replace it
+        // with a dump of the half-migrated database.
+        match state
+            .upgrade
+            .as_mut()
+            .filter(|u| !u.finished && !u.backup.as_deref().is_some_and(backup::usable))
+        {
             Some(upgrade) => upgrade.backup = Some(backup.to_path_buf()),
             None => return Ok(()),
         }

@@ -208,7 +208,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let migrates = selected
         .iter()
         .any(|s| matches!(s, Step::PreMigrate | Step::PostMigrate));
-    let backed_up = record.current().is_some_and(|u| u.backup.is_some());
+    // A recorded backup counts only while it is still there, whole.
+    let backed_up = record
+        .current()
+        .and_then(|u| u.backup.as_deref())
+        .is_some_and(backup::usable);
     if migrates
         && !backed_up
         && !selected.contains(&Step::Backup)
@@ -330,12 +334,22 @@ impl Record {
                 }),
                 _ => None,
             };
+            // An unfinished upgrade to another checkout (a retry with a
+            // newer release): its backup is still the one from before its
+            // first migration, so it carries over; `running` already gave
+            // the version that runs.
+            let carried = state
+                .upgrade
+                .as_ref()
+                .filter(|u| !u.finished)
+                .and_then(|u| u.backup.clone())
+                .filter(|b| backup::usable(b));
             state.upgrade = Some(state::Upgrade {
                 from,
                 to: to.clone(),
                 started: now(),
                 done: Vec::new(),
-                backup: None,
+                backup: carried,
                 finished: false,
             });
         }
@@ -378,6 +392,10 @@ impl Record {
         if let Some(upgrade) = state.upgrade.as_mut() {
             upgrade.done.retain(|d| d != step.name());
             upgrade.done.push(step.name().to_owned());
+            // From the restart on, the new code runs.
+            if step == Step::Restart {
+                state.running = Some(upgrade.to.clone());
+            }
             if step == Step::PostMigrate {
                 upgrade.finished = true;
                 state.running = Some(upgrade.to.clone());
@@ -413,20 +431,35 @@ impl Record {
                 }
             }
             None => out.push_str(
-                "\nNo backup was taken for this upgrade (--skip backup): restore your own, if \
-                 the migration left the database half-changed.\n",
+                "\nNo backup is recorded for this upgrade (--skip backup, or its record could \
+                 not be written): restore your own, if the migration left the database \
+                 half-changed.\n",
             ),
         }
-        if let Some(from) = &upgrade.from {
-            let target = from
-                .commit
-                .clone()
-                .unwrap_or_else(|| format!("v{}", from.version));
+        // The record is the owner's file: only a commit id goes into a
+        // command to paste, quoted.
+        let commit = upgrade.from.as_ref().and_then(|from| {
+            from.commit
+                .as_deref()
+                .filter(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+                .map(|c| (c, from.version.as_str()))
+        });
+        if let Some((commit, version)) = commit {
+            let owner = std::fs::metadata(root)
+                .ok()
+                .and_then(|m| {
+                    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(
+                        std::os::unix::fs::MetadataExt::uid(&m),
+                    ))
+                    .ok()
+                })
+                .flatten()
+                .map_or_else(|| "the install's owner".to_owned(), |u| u.name);
             out.push_str(&format!(
-                "The code can go back with `cd {} && git checkout {target}` (Mastodon {}), then \
-                 bundle install and yarn install again.",
+                "The code can go back, as {owner}, with `git -C {} checkout {commit}` (Mastodon \
+                 {}), then bundle install and yarn install again.",
                 quote(root.as_os_str()),
-                from.version
+                quote_str(version)
             ));
         } else {
             out.push_str(
@@ -927,6 +960,9 @@ impl Upgrade {
         parts.extend(skips.iter().map(|s| format!("--skip {}", s.name())));
         if self.args.restart {
             parts.push("--restart".to_owned());
+        }
+        if let Some(dir) = &self.args.backup_dir {
+            parts.push(format!("--backup-dir {}", quote(dir.as_os_str())));
         }
         if self.args.yes || add_yes {
             parts.push("--yes".to_owned());

@@ -333,3 +333,61 @@ fn root_backs_up_an_install_another_user_owns_as_that_user() {
         );
     }
 }
+
+#[test]
+fn a_backup_directory_others_can_write_is_refused_and_a_link_is_followed_once_to_its_real_path() {
+    let b = Backup::new();
+    let open = b.setup.w.base().join("open");
+    fs::create_dir_all(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let out = b
+        .setup
+        .tootguard()
+        .args(["backup", "--dir"])
+        .arg(open.join("backups"))
+        .run();
+    out.expect_code(1).expect_stderr("can be changed by others");
+    assert!(!open.join("backups").exists());
+    let mine = b.setup.w.base().join("mine");
+    fs::create_dir_all(&mine).unwrap();
+    let link = b.setup.w.base().join("link");
+    std::os::unix::fs::symlink(&mine, &link).unwrap();
+    // The link is resolved once, before anything is written: the backup
+    // goes to the real path, which no one else can change.
+    let out = b
+        .setup
+        .tootguard()
+        .args(["backup", "--dir"])
+        .arg(link.join("backups"))
+        .run();
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains(&mine.join("backups").display().to_string()),
+        "{}",
+        out.stdout
+    );
+    assert!(mine.join("backups").is_dir());
+}
+
+#[test]
+fn keep_leaves_the_backups_of_another_database_alone() {
+    let b = Backup::new();
+    b.backup().run().expect_code(0);
+    // A backup of another database, in the same place.
+    let theirs = b.dir.join("tootguard-other-20200101-000000");
+    fs::create_dir_all(&theirs).unwrap();
+    let manifest = fs::read_to_string(b.made()[0].join("tootguard-backup.json"))
+        .unwrap()
+        .replace(
+            &format!("\"database\": \"{}\"", b.db),
+            "\"database\": \"other\"",
+        );
+    fs::write(theirs.join("tootguard-backup.json"), manifest).unwrap();
+    for _ in 0..2 {
+        b.backup().args(["--keep", "1"]).run().expect_code(0);
+    }
+    assert!(theirs.is_dir(), "another database's backup was removed");
+    let newest = b.made();
+    assert_eq!(newest.len(), 2, "{newest:?}");
+}

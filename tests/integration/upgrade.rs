@@ -720,3 +720,126 @@ fn the_record_of_a_finished_upgrade_is_the_running_version() {
     assert!(message.contains("4.5.0 runs and is checked out"), "{row:#}");
     assert!(message.contains("tootguard's record"), "{row:#}");
 }
+
+// Regressions from a review of the backup and the record.
+
+#[test]
+fn a_cloned_install_run_for_a_while_then_moved_two_series_on_fails_the_path_check() {
+    let s = Setup::good();
+    // A bare repository with two releases, cloned as the docs clone.
+    let origin = s.w.base().join("origin");
+    fs::create_dir_all(&origin).unwrap();
+    fs::create_dir_all(origin.join("lib/mastodon")).unwrap();
+    git_checkout(&origin, (4, 3, 2), (4, 5, 0));
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    let clone = s.w.base().join("clone");
+    git(
+        &s.w.base(),
+        &[
+            "clone",
+            "-q",
+            origin.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    fs::remove_dir_all(s.w.root.join(".git")).unwrap();
+    fs::rename(clone.join(".git"), s.w.root.join(".git")).unwrap();
+    git(&s.w.root, &["checkout", "-q", "-f", "v4.3.2"]);
+    git(&s.w.root, &["checkout", "-q", "-f", "v4.5.0"]);
+    let row = upgrade_path(&s);
+    assert_eq!(row["level"], "fail", "{row:#}");
+    assert!(
+        row["message"]
+            .as_str()
+            .unwrap()
+            .contains("4.3.2 → 4.5.0 skips the 4.4 series"),
+        "{row:#}"
+    );
+}
+
+#[test]
+fn reruns_after_a_failed_pre_migrate_keep_and_name_the_backup_from_before_it() {
+    let s = Setup::good();
+    let fail = |args: &[&str]| {
+        s.tootguard()
+            .arg("upgrade")
+            .args(args)
+            .env("TG_FAIL_CALL", "rails db:migrate")
+            .run()
+    };
+    fail(&["--restart"]).expect_code(1);
+    let first = backups(&s);
+    assert_eq!(first.len(), 1);
+    for _ in 0..3 {
+        let out = fail(&["--from", "preflight", "--restart"]);
+        out.expect_code(1).expect_stderr(&format!(
+            "backed up before the migrations, in {}",
+            first[0].display()
+        ));
+    }
+    assert!(first[0].is_dir(), "the first backup was removed");
+}
+
+#[test]
+fn a_recorded_backup_that_is_gone_is_taken_again_before_a_migration() {
+    let s = Setup::good();
+    s.tootguard()
+        .args(["upgrade", "--restart"])
+        .env("TG_FAIL_CALL", "rails assets:precompile")
+        .run()
+        .expect_code(1);
+    let made = backups(&s);
+    fs::remove_dir_all(&made[0]).unwrap();
+    let out = s.upgrade(["--from", "pre-migrate", "--restart"]);
+    out.expect_code(0)
+        .expect_stderr("no backup of this upgrade yet")
+        .expect_stderr("[4/8] backup ✓");
+    assert_eq!(backups(&s).len(), 1);
+}
+
+#[test]
+fn the_resume_command_keeps_the_backup_directory() {
+    let s = Setup::good();
+    let dir = s.w.base().join("elsewhere");
+    let out = s
+        .tootguard()
+        .args(["upgrade", "--restart", "--backup-dir"])
+        .arg(&dir)
+        .env("TG_FAIL_CALL", "rails db:migrate")
+        .run();
+    out.expect_code(1).expect_stderr(&format!(
+        "Resume with: tootguard upgrade --from pre-migrate --restart --backup-dir {}",
+        dir.display()
+    ));
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+}
+
+#[test]
+fn a_fifo_where_the_record_should_be_does_not_hang_doctor() {
+    let s = Setup::good();
+    let state = s.w.base().join(".local/state/tootguard");
+    fs::create_dir_all(&state).unwrap();
+    let slug: String =
+        s.w.root
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+    let fifo = state.join(format!("upgrade-{}.json", slug.trim_matches('-')));
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let out = s.tootguard().arg("doctor").run();
+    assert!(
+        out.elapsed < std::time::Duration::from_secs(15),
+        "{:?}",
+        out.elapsed
+    );
+    assert!(out.stdout.contains("upgrade-path"), "{}", out.stdout);
+}

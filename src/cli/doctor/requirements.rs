@@ -380,7 +380,7 @@ fn parse_ruby_integer(text: &str) -> Option<u32> {
 /// "requires PostgreSQL 14.0 or newer" → 140000; "9.5" → 90500.
 fn stated_in_message(line: &str) -> Option<u32> {
     let at = line.find("requires PostgreSQL ")?;
-    let rest = &line[at + "requires PostgreSQL ".len()..];
+    let rest = line[at + "requires PostgreSQL ".len()..].trim_start();
     let version = rest.split_whitespace().next()?;
     if !rest[version.len()..].trim_start().starts_with("or newer") {
         return None;
@@ -438,6 +438,14 @@ mod tests {
         let message_only = "task pre_migration_check: :environment do\n  \
              abort 'This version of Mastodon requires PostgreSQL 16.0 or newer.' unless ok?\nend\n";
         assert_eq!(postgresql_minimum(message_only), Some(160_000));
+    }
+
+    #[test]
+    fn a_message_with_odd_spacing_and_letters_is_no_version_and_no_panic() {
+        assert_eq!(
+            stated_in_message("abort 'requires PostgreSQL  \u{e9}\u{e9}\u{e9} or newer'"),
+            None
+        );
     }
 
     #[test]

@@ -30,7 +30,9 @@
 //! - Hidden commands and options (`hide: true`) are left out, as Thor's
 //!   help leaves them out.
 //!
-//! Whatever cannot be read is skipped; a root whose `main.rb` is missing or
+//! Texts Ruby would compute (interpolation, heredocs, method calls) are left
+//! empty; the command or option itself is kept. Whatever else cannot be read
+//! is skipped; a root whose `main.rb` is missing or
 //! yields no `Main` class with commands is an error, and the caller falls
 //! back to the embedded tree. tests/upstream/thor_tree.rb prints the tree
 //! Thor itself registers; the tests compare the two on upstream releases.

@@ -33,6 +33,7 @@ mod settings;
 mod shim;
 mod spelling;
 mod state;
+mod thor;
 mod tootctl_tree;
 
 use std::ffi::OsString;

@@ -6,14 +6,16 @@
 //! `lib/mastodon/cli/*.rb` into `data/tootctl-commands.json` and embedded at
 //! build time; that file's `source` field names the Mastodon version it
 //! describes (4.7.0-alpha.2 when this was written). Refresh the file when
-//! Mastodon adds a command.
+//! Mastodon adds a command. The same types hold a tree read from an
+//! install's own files ([`crate::thor`]), and [`Tree::to_json`] writes
+//! either back in the data file's shape.
 //!
 //! Two Thor facts are added here because the Ruby files do not spell them
 //! out: every Thor class has a `help` command and maps `-h`/`--help` to it,
 //! and Thor turns `-` into `_` in command names, so both spellings work.
 
 use anyhow::Context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The upstream data, embedded: the program never reads it at run time.
 const JSON: &str = include_str!("../data/tootctl-commands.json");
@@ -41,7 +43,7 @@ pub struct Group {
 }
 
 /// A Thor command: `accounts create`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct Command {
     pub name: String,
     pub usage: String,
@@ -51,24 +53,24 @@ pub struct Command {
 }
 
 /// A command's option, as Thor's `option :dry_run, type: :boolean`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct Opt {
     /// `--dry-run`: Thor prints option names with dashes.
     pub long: String,
     #[serde(rename = "type")]
     pub kind: OptKind,
     /// Other names for it: `-d`, or a long one like `--require-invite-text`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
     /// The values Thor accepts (`enum:`), when it restricts them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
-    /// What it does, where known (the Ruby files' options have no text).
-    #[serde(default)]
+    /// What it does, where known (the option's `desc:`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptKind {
     Boolean,
@@ -98,7 +100,7 @@ impl Opt {
         self.kind != OptKind::Boolean
     }
 
-    fn flag(long: &str, short: &str, description: &str) -> Opt {
+    pub(crate) fn flag(long: &str, short: &str, description: &str) -> Opt {
         Opt {
             long: long.to_owned(),
             kind: OptKind::Boolean,
@@ -109,45 +111,118 @@ impl Opt {
     }
 }
 
-#[derive(Deserialize)]
-struct Upstream {
-    source: String,
-    top_level: Vec<Command>,
-    groups: Vec<Group>,
+/// The data file's shape: `data/tootctl-commands.json`.
+#[derive(Deserialize, Serialize)]
+struct Upstream<S, C, G> {
+    source: S,
+    top_level: C,
+    groups: G,
 }
 
 impl Tree {
     /// The embedded tree, with Thor's built-in `help` and flags added.
     pub fn load() -> anyhow::Result<Tree> {
-        let upstream: Upstream = serde_json::from_str(JSON)
+        let upstream: Upstream<String, Vec<Command>, Vec<Group>> = serde_json::from_str(JSON)
             .context("the embedded data/tootctl-commands.json is not a tootctl command tree")?;
+        let mut tree = Tree::from_parts(upstream.source, upstream.top_level, upstream.groups);
+        // lib/mastodon/cli/main.rb: `map %w(--version -v) => :version`.
+        tree.root
+            .flags
+            .push(Opt::flag("--version", "-v", "Show version"));
+        Ok(tree)
+    }
+
+    /// A tree of tootctl's own commands and groups, with Thor's built-in
+    /// `help` command and `-h`/`--help` flags added to every level.
+    pub fn from_parts(source: String, top_level: Vec<Command>, groups: Vec<Group>) -> Tree {
         let mut root = Group {
             name: "tootctl".to_owned(),
             description: "Mastodon's command line".to_owned(),
-            commands: upstream.top_level,
-            groups: upstream.groups,
+            commands: top_level,
+            groups,
             flags: Vec::new(),
         };
-        add_thor_builtins(&mut root);
-        // lib/mastodon/cli/main.rb: `map %w(--version -v) => :version`.
-        root.flags
-            .push(Opt::flag("--version", "-v", "Show version"));
-        Ok(Tree {
-            source: upstream.source,
-            root,
-        })
+        add_thor_builtins(&mut root, true);
+        Tree { source, root }
     }
+
+    /// The tree in `data/tootctl-commands.json`'s shape, without Thor's
+    /// built-ins (`help`, flags), which [`Tree::from_parts`] adds back.
+    // Used by the tests and `completions --tree --json`; until that flag is
+    // wired, only tests call it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn to_json(&self) -> String {
+        let upstream = Upstream {
+            source: &self.source,
+            top_level: Own(&self.root.commands),
+            groups: self.root.groups.iter().map(OwnGroup).collect::<Vec<_>>(),
+        };
+        let mut out = Vec::new();
+        // One space per level, as the checked-in file is indented.
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b" ");
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+        upstream
+            .serialize(&mut serializer)
+            .expect("a tree serialises to JSON");
+        out.push(b'\n');
+        String::from_utf8(out).expect("serde_json writes UTF-8")
+    }
+}
+
+/// A level's commands less Thor's built-in `help`.
+struct Own<'a>(&'a [Command]);
+
+impl Serialize for Own<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().filter(|c| !is_thor_help(c)))
+    }
+}
+
+/// A group with its commands less Thor's built-in `help`, in the data
+/// file's field order.
+struct OwnGroup<'a>(&'a Group);
+
+impl Serialize for OwnGroup<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let group = self.0;
+        let mut fields = serializer.serialize_struct("Group", 4)?;
+        fields.serialize_field("name", &group.name)?;
+        fields.serialize_field("description", &group.description)?;
+        fields.serialize_field("commands", &Own(&group.commands))?;
+        if group.groups.is_empty() {
+            fields.skip_field("groups")?;
+        } else {
+            let groups: Vec<OwnGroup> = group.groups.iter().map(OwnGroup).collect();
+            fields.serialize_field("groups", &groups)?;
+        }
+        fields.end()
+    }
+}
+
+/// Thor's own descriptions of its `help` command: a Thor class's, and a
+/// subcommand class's (`Thor.subcommand_help`).
+const THOR_HELP: [&str; 2] = [
+    "Describe available commands or one specific command",
+    "Describe subcommands or one specific subcommand",
+];
+
+/// Whether a command is the `help` every Thor class has.
+pub fn is_thor_help(command: &Command) -> bool {
+    command.name == "help"
+        && command.usage == "help [COMMAND]"
+        && THOR_HELP.contains(&command.description.as_str())
 }
 
 /// Thor's `help` command and its `map HELP_MAPPINGS => :help` (`-h`,
 /// `--help`) are inherited by every Thor class, so every group has them.
-fn add_thor_builtins(group: &mut Group) {
+fn add_thor_builtins(group: &mut Group, top: bool) {
     if !group.commands.iter().any(|c| c.name == "help") {
         group.commands.push(Command {
             name: "help".to_owned(),
             usage: "help [COMMAND]".to_owned(),
-            // Thor's own text for a subcommand's help (Thor.subcommand_help).
-            description: "Describe subcommands or one specific subcommand".to_owned(),
+            // Thor's own texts: the top class's, a subcommand class's.
+            description: THOR_HELP[usize::from(!top)].to_owned(),
             options: Vec::new(),
         });
     }
@@ -155,7 +230,7 @@ fn add_thor_builtins(group: &mut Group) {
         .flags
         .push(Opt::flag("--help", "-h", "Describe available commands"));
     for sub in &mut group.groups {
-        add_thor_builtins(sub);
+        add_thor_builtins(sub, false);
     }
 }
 
@@ -208,6 +283,18 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn to_json_writes_the_data_file_without_thor_builtins() {
+        let tree = Tree::load().unwrap();
+        let ours: serde_json::Value = serde_json::from_str(&tree.to_json()).unwrap();
+        let mut file: serde_json::Value = serde_json::from_str(JSON).unwrap();
+        file["top_level"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|c| c["name"] != "help");
+        assert_eq!(ours, file);
     }
 
     #[test]

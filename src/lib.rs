@@ -15,6 +15,7 @@
 
 mod backup;
 mod cli;
+mod complete;
 mod config;
 mod database;
 mod environment;
@@ -34,6 +35,7 @@ mod shim;
 mod spelling;
 mod state;
 mod thor;
+mod tootctl_source;
 mod tootctl_tree;
 
 use std::ffi::OsString;

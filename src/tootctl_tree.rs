@@ -29,7 +29,7 @@ pub struct Tree {
 }
 
 /// A Thor subcommand class: `accounts`, `settings`, `settings registrations`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct Group {
     pub name: String,
     pub description: String,
@@ -122,14 +122,27 @@ struct Upstream<S, C, G> {
 impl Tree {
     /// The embedded tree, with Thor's built-in `help` and flags added.
     pub fn load() -> anyhow::Result<Tree> {
-        let upstream: Upstream<String, Vec<Command>, Vec<Group>> = serde_json::from_str(JSON)
-            .context("the embedded data/tootctl-commands.json is not a tootctl command tree")?;
+        Tree::from_json(JSON)
+            .context("the embedded data/tootctl-commands.json is not a tootctl command tree")
+    }
+
+    /// A tree from the data file's shape ([`Tree::to_json`]'s), with
+    /// Thor's built-ins and Main's `map %w(--version -v) => :version`
+    /// (lib/mastodon/cli/main.rb), the one `map` upstream has.
+    pub fn from_json(text: &str) -> Result<Tree, serde_json::Error> {
+        let upstream: Upstream<String, Vec<Command>, Vec<Group>> = serde_json::from_str(text)?;
         let mut tree = Tree::from_parts(upstream.source, upstream.top_level, upstream.groups);
-        // lib/mastodon/cli/main.rb: `map %w(--version -v) => :version`.
-        tree.root
-            .flags
-            .push(Opt::flag("--version", "-v", "Show version"));
+        if !tree.root.flags.iter().any(|f| f.long == "--version") {
+            tree.root
+                .flags
+                .push(Opt::flag("--version", "-v", "Show version"));
+        }
         Ok(tree)
+    }
+
+    /// A tree with nothing in it.
+    pub fn empty() -> Tree {
+        Tree::from_parts("nothing".into(), Vec::new(), Vec::new())
     }
 
     /// A tree of tootctl's own commands and groups, with Thor's built-in
@@ -148,9 +161,6 @@ impl Tree {
 
     /// The tree in `data/tootctl-commands.json`'s shape, without Thor's
     /// built-ins (`help`, flags), which [`Tree::from_parts`] adds back.
-    // Used by the tests and `completions --tree --json`; until that flag is
-    // wired, only tests call it.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn to_json(&self) -> String {
         let upstream = Upstream {
             source: &self.source,
@@ -246,11 +256,6 @@ pub fn spellings(name: &str) -> Vec<String> {
         }
     }
     names
-}
-
-/// The one spelling a name is known by inside the scripts (Thor's own).
-pub fn key(name: &str) -> String {
-    name.replace('-', "_")
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! generated completions show them.
 
 pub mod backup;
+pub mod complete;
 pub mod completions;
 pub mod doctor;
 pub mod explain;
@@ -42,6 +43,8 @@ pub enum Command {
     Doctor(doctor::Args),
     Upgrade(upgrade::Args),
     Backup(backup::Args),
+    #[command(name = "__complete", hide = true)]
+    Complete(complete::Args),
     ReleaseLock(release_lock::Args),
     /// Run Mastodon's bin/rails through the guards (same as the `rails` shim)
     #[command(disable_help_flag = true, disable_version_flag = true)]
@@ -86,6 +89,7 @@ pub fn run(argv0: OsString, rest: Vec<OsString>) -> anyhow::Result<u8> {
         Command::Doctor(args) => doctor::run(args),
         Command::Upgrade(args) => upgrade::run(args),
         Command::Backup(args) => backup::run(args),
+        Command::Complete(args) => complete::run(args),
         Command::ReleaseLock(args) => release_lock::run(args),
         // Unreachable from a real command line (main takes these first), but
         // kept correct: the explicit form is the shim path.

@@ -59,8 +59,6 @@ const MAX_DEPTH: usize = 64;
 const HELP_MAPPINGS: [&str; 4] = ["-h", "-?", "--help", "-D"];
 
 /// The tree `root`'s Thor classes define, for completion.
-// Called by the tests and by `completions --tree` once that is wired to it.
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn read(root: &Path) -> Result<Tree, String> {
     let dir = root.join(CLI_DIR);
     let main_file = dir.join("main.rb");

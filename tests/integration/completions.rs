@@ -210,6 +210,16 @@ fn comp_words(line: &str) -> Vec<String> {
     words
 }
 
+/// The world's PATH with tootguard itself on it: the scripts ask it for
+/// tootctl's candidates.
+fn path_with_tootguard(w: &World) -> String {
+    format!(
+        "{}:{}:/usr/bin:/bin",
+        w.shims.display(),
+        crate::harness::tootguard().parent().unwrap().display()
+    )
+}
+
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
@@ -228,7 +238,7 @@ comp() {
     COMPREPLY=()
     "$fn" "${COMP_WORDS[0]}" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
     echo "<LINE>$COMP_LINE"
-    printf '<HIT>%s\n' "${COMPREPLY[@]}"
+    if ((${#COMPREPLY[@]})); then printf '<HIT>%s\n' "${COMPREPLY[@]}"; fi
 }
 "#,
     );
@@ -250,6 +260,7 @@ comp() {
     fs::write(&path, driver).unwrap();
     let out = w
         .cmd("bash")
+        .env("PATH", path_with_tootguard(w))
         .args(["--noprofile", "--norc"])
         .arg(&path)
         .run();
@@ -402,6 +413,7 @@ done
     for _ in 0..3 {
         let run = w
             .cmd("zsh")
+            .env("PATH", path_with_tootguard(w))
             .arg("-f")
             .arg(&driver)
             .args(lines)
@@ -528,7 +540,11 @@ fn fish(w: &World, setup: &str, lines: &[&str]) -> Completions {
     }
     let path = w.base().join("driver.fish");
     fs::write(&path, driver).unwrap();
-    let out = w.cmd("fish").arg(&path).run();
+    let out = w
+        .cmd("fish")
+        .env("PATH", path_with_tootguard(w))
+        .arg(&path)
+        .run();
     out.expect_code(0);
     Completions::parse(&out.stdout)
 }
@@ -580,4 +596,209 @@ fn fish_loads_installed_completions_by_name_and_keeps_a_rake_fish_it_finds() {
     c.expect("rails db:mi", &["db:migrate"]);
     c.expect_exactly("rake ", &["from-theirs"]);
     c.expect_exactly("tootguard ex", &["explain"]);
+}
+
+// ---------------------------------------------------------------------------
+// The tree of the install here (issue 13): upstream's own CLI files
+
+/// A production install holding upstream's `lib/mastodon/cli`, `version.rb`
+/// (and `ip_block.rb`) of `tag`, kept under tests/upstream.
+fn upstream_root(tag: &str) -> World {
+    let w = World::production();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/upstream")
+        .join(format!("mastodon-{tag}"));
+    copy_tree(&from, &w.root);
+    w
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+const VERSIONED_LINES: [&str; 2] = ["tootctl email_domain_blocks add --a", "tootctl feeds "];
+
+/// What each version's tootctl takes, by upstream's files.
+#[track_caller]
+fn expect_version(c: &Completions, tag: &str) {
+    if tag == "v4.6.0" {
+        c.expect_exactly(
+            "tootctl email_domain_blocks add --a",
+            &["--allow-with-approval"],
+        );
+    } else {
+        c.expect_exactly("tootctl email_domain_blocks add --a", &[]);
+    }
+    if tag == "v4.3.0" {
+        c.expect_none_of("tootctl feeds ", &["vacuum"]);
+        c.expect("tootctl feeds ", &["build", "clear"]);
+    } else {
+        c.expect("tootctl feeds ", &["build", "clear", "vacuum"]);
+    }
+}
+
+#[test]
+fn each_shell_offers_exactly_what_the_installed_version_of_tootctl_takes() {
+    for tag in ["v4.3.0", "v4.4.0", "v4.5.0", "v4.6.0"] {
+        let w = upstream_root(tag);
+        let c = bash(
+            &w,
+            &format!("source {}", script_file(&w, "bash").display()),
+            &VERSIONED_LINES,
+        );
+        expect_version(&c, tag);
+        let c = fish(
+            &w,
+            &format!("source {}", script_file(&w, "fish").display()),
+            &VERSIONED_LINES,
+        );
+        expect_version(&c, tag);
+    }
+    // zsh, through a pseudo-terminal, for the first and last versions.
+    for tag in ["v4.3.0", "v4.6.0"] {
+        let w = upstream_root(tag);
+        install(&w);
+        let fpath = w.base().join(".local/share/zsh/site-functions");
+        let setup = format!(
+            "fpath=({} $fpath)\nautoload -Uz compinit && compinit -u -D",
+            fpath.display()
+        );
+        let c = zsh(&w, &setup, &VERSIONED_LINES);
+        expect_version(&c, tag);
+    }
+}
+
+#[test]
+fn mastodon_root_is_followed_from_another_directory_and_no_install_gets_the_embedded_tree() {
+    let w = upstream_root("v4.3.0");
+    let elsewhere = w.base().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    let script = format!("source {}", script_file(&w, "bash").display());
+    let out = w
+        .cmd("bash")
+        .env("PATH", path_with_tootguard(&w))
+        .env("MASTODON_ROOT", &w.root)
+        .dir(&elsewhere)
+        .args(["--noprofile", "--norc", "-c"])
+        .arg(format!(
+            "{script}; COMP_WORDS=(tootctl feeds '') COMP_CWORD=2; _tootctl; \
+             printf '<%s>' \"${{COMPREPLY[@]}}\""
+        ))
+        .run();
+    out.expect_code(0);
+    assert!(out.stdout.contains("<build>"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("<vacuum>"),
+        "4.3 has no feeds vacuum: {}",
+        out.stdout
+    );
+    // No install at all: the embedded tree (4.7.0-alpha.2 has vacuum).
+    let out = w
+        .tootguard()
+        .env("TOOTGUARD_DEFAULT_ROOT", "")
+        .dir(&elsewhere)
+        .args(["__complete", "bash", "--", "feeds", ""])
+        .run();
+    out.expect_code(0);
+    assert!(out.stdout.lines().any(|l| l == "vacuum"), "{}", out.stdout);
+    let tree = w
+        .tootguard()
+        .env("TOOTGUARD_DEFAULT_ROOT", "")
+        .dir(&elsewhere)
+        .args(["completions", "--tree"])
+        .run();
+    assert!(
+        tree.stdout.starts_with("the embedded tree"),
+        "{}",
+        tree.stdout
+    );
+}
+
+#[test]
+fn a_garbled_cli_falls_back_to_the_embedded_tree_without_a_crash_or_a_hang_and_doctor_says_so() {
+    let w = upstream_root("v4.5.0");
+    fs::write(
+        w.root.join("lib/mastodon/cli/main.rb"),
+        b"\xff\x00 class Main < do do do\n",
+    )
+    .unwrap();
+    let out = w
+        .tootguard()
+        .args(["__complete", "bash", "--", "feeds", ""])
+        .run();
+    out.expect_code(0);
+    assert!(
+        out.elapsed < std::time::Duration::from_secs(5),
+        "{:?}",
+        out.elapsed
+    );
+    assert!(
+        out.stdout.lines().any(|l| l == "vacuum"),
+        "the embedded tree: {}",
+        out.stdout
+    );
+    let doctor = w.tootguard().args(["doctor", "--json"]).run();
+    let checks = doctor.json();
+    let row = crate::harness::row(&checks, "completion");
+    assert_eq!(row["level"], "warn", "{row:#}");
+    assert!(
+        row["message"].as_str().unwrap().contains("falls back"),
+        "{row:#}"
+    );
+}
+
+#[test]
+fn the_tree_is_cached_per_install_and_read_again_when_its_files_change() {
+    let w = upstream_root("v4.5.0");
+    let tree = |w: &World| w.tootguard().args(["completions", "--tree"]).run().stdout;
+    let first = tree(&w);
+    assert!(first.contains("Mastodon 4.5.0, read from"), "{first}");
+    assert!(!first.contains("from the cache"), "{first}");
+    assert!(tree(&w).contains("from the cache"));
+    let cache = w.base().join(".cache/tootguard");
+    assert_eq!(fs::read_dir(&cache).unwrap().count(), 1);
+    // Another version checked out: other files, another tree.
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/upstream/mastodon-v4.6.0"),
+        &w.root,
+    );
+    let after = tree(&w);
+    assert!(after.contains("Mastodon 4.6.0"), "{after}");
+    assert!(after.contains("--allow-with-approval"), "{after}");
+    assert!(!after.contains("from the cache"), "{after}");
+    // Another install does not take this one's entry.
+    let other = upstream_root("v4.3.0");
+    let other_tree = other
+        .tootguard()
+        .env("XDG_CACHE_HOME", w.base().join(".cache"))
+        .args(["completions", "--tree"])
+        .run()
+        .stdout;
+    assert!(other_tree.contains("Mastodon 4.3.0"), "{other_tree}");
+}
+
+#[test]
+fn the_tree_as_json_has_the_data_files_shape_and_reads_back_as_the_same_tree() {
+    let w = upstream_root("v4.6.0");
+    let out = w
+        .tootguard()
+        .args(["completions", "--tree", "--json"])
+        .run();
+    out.expect_code(0);
+    let json = out.json();
+    assert!(
+        json["source"].as_str().unwrap().contains("4.6.0"),
+        "{json:#}"
+    );
+    assert!(json["top_level"].is_array() && json["groups"].is_array());
+    out.expect_stderr("read from");
 }

@@ -64,6 +64,12 @@ impl Setup {
         // A git checkout as the docs make it: cloned, then a release
         // checked out (nothing ran before it).
         fake_fresh_clone(&w.root);
+        // tootctl's own commands, for completion: upstream 4.5.0's.
+        copy_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/upstream/mastodon-v4.5.0/lib/mastodon/cli"),
+            &w.root.join("lib/mastodon/cli"),
+        );
         fs::write(
             w.root.join("package.json"),
             r#"{"name": "@mastodon/mastodon", "engines": {"node": ">=20"}}"#,
@@ -143,6 +149,15 @@ impl Setup {
     }
 }
 
+/// Copies the files of `from` (one level) into `to`.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
 /// `.git` as `git clone` then `git checkout v…` leave it: HEAD detached at
 /// a release, and the reflog of both (read as files; no git needed).
 pub fn fake_fresh_clone(root: &std::path::Path) {
@@ -199,7 +214,7 @@ pub fn message(checks: &[Value], id: &str) -> String {
     check(checks, id)["message"].as_str().unwrap().to_owned()
 }
 
-const IDS: [&str; 19] = [
+const IDS: [&str; 20] = [
     "shims",
     "sudo",
     "cron",
@@ -219,6 +234,7 @@ const IDS: [&str; 19] = [
     "db-password",
     "memory",
     "shell-env",
+    "completion",
 ];
 
 #[test]

@@ -9,6 +9,8 @@
 //! decides the question (memory, the configuration reader), the check asks
 //! it rather than deciding again. `upgrade`'s preflight is [`checks`].
 
+mod completion;
+pub use completion::ID as COMPLETION;
 mod db;
 mod path;
 mod reach;
@@ -213,6 +215,7 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
     }
     out.push(memory(env, dir));
     out.push(shell_env(env, root.as_ref()));
+    out.push(completion::check(env, dir));
     out
 }
 

@@ -59,11 +59,20 @@ pub struct Args {
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Start at this step (to resume after a failure)
-    #[arg(long, value_name = "STEP")]
+    #[arg(long, value_name = "STEP", conflicts_with = "only")]
     pub from: Option<Step>,
     /// Leave this step out (repeatable)
-    #[arg(long, value_name = "STEP")]
+    #[arg(long, value_name = "STEP", conflicts_with = "only")]
     pub skip: Vec<Step>,
+    /// Run only this step (repeatable; in the steps' order), for a playbook
+    /// that runs each step on the hosts it belongs to. A migration still
+    /// gets a backup first when this upgrade has none
+    #[arg(long, value_name = "STEP")]
+    pub only: Vec<Step>,
+    /// Progress as one JSON object a line on stdout (step, status, seconds,
+    /// resume); the steps' own output goes to stderr
+    #[arg(long)]
+    pub json: bool,
     /// Restart the services with systemctl (through `sudo -n` unless root)
     /// instead of asking you to
     #[arg(long)]
@@ -193,15 +202,23 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let mut record = Record::open(&upgrade.root.dir, &to, upgrade.args.dry_run);
     if upgrade.args.from.is_none()
+        && upgrade.args.only.is_empty()
         && !upgrade.args.dry_run
         && let Some(resume) = upgrade.interrupted(&record)?
     {
         upgrade.args.from = Some(resume);
     }
     let from = upgrade.args.from.unwrap_or(Step::Preflight);
+    let only = &upgrade.args.only;
     let mut selected: Vec<Step> = Step::ALL
         .into_iter()
-        .filter(|s| *s >= from && !upgrade.args.skip.contains(s))
+        .filter(|s| {
+            if only.is_empty() {
+                *s >= from && !upgrade.args.skip.contains(s)
+            } else {
+                only.contains(s)
+            }
+        })
         .collect();
     // No migration runs without a backup of this upgrade, resumed or not,
     // unless the backup is skipped on purpose.
@@ -243,6 +260,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         );
     }
     record.save();
+    let json = upgrade.args.json;
     for step in Step::ALL {
         if !selected.contains(&step) {
             if upgrade.args.skip.contains(&step) && step >= from {
@@ -251,13 +269,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     step.counter(),
                     step.name()
                 ));
+                json_line(json, step, "skipped", None, None);
             }
             continue;
         }
         progress(&format!("{} {} …", step.counter(), step.name()));
+        json_line(json, step, "started", None, None);
         let started = Instant::now();
         let outcome = upgrade.step(step);
-        let took = duration(started.elapsed());
+        let elapsed = started.elapsed();
+        let took = duration(elapsed);
         match outcome {
             Ok(()) => {
                 progress(&format!(
@@ -266,6 +287,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     step.name(),
                     "✓".if_supports_color(Stream::Stderr, |t| t.green().to_string())
                 ));
+                json_line(json, step, "ok", Some(elapsed), None);
                 record.done(step);
             }
             Err(stop) => {
@@ -276,6 +298,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     "✗".if_supports_color(Stream::Stderr, |t| t.red().to_string()),
                     stop.status
                 ));
+                json_line(
+                    json,
+                    step,
+                    "failed",
+                    Some(elapsed),
+                    Some(&upgrade.resume_command(stop.resume, stop.add_yes)),
+                );
                 let mut detail = stop.detail.map(|d| format!(" {d}")).unwrap_or_default();
                 if matches!(step, Step::PreMigrate | Step::PostMigrate) {
                     detail.push_str(&record.recovery(&upgrade.root.dir));
@@ -765,7 +794,12 @@ impl Upgrade {
     fn run_plain(&self, step: Step, plan: Plan) -> Result<(), Stop> {
         let status = {
             let _interrupt = crate::exec::InterruptGuard::install();
-            plan.command().status()
+            let mut cmd = plan.command();
+            if self.args.json {
+                // stdout carries the JSON lines alone.
+                cmd.stdout(std::io::stderr());
+            }
+            cmd.status()
         }
         .map_err(|e| cannot_run(step, &plan, &e))?;
         if status.success() {
@@ -777,7 +811,9 @@ impl Upgrade {
 
     fn preflight(&self) -> Result<(), Stop> {
         let step = Step::Preflight;
-        let checks = doctor::checks(&self.env, &self.root.dir);
+        let mut checks = doctor::checks(&self.env, &self.root.dir);
+        // How tootctl completes is no matter for the upgrade.
+        checks.retain(|c| c.id != doctor::COMPLETION);
         eprint!("{}", doctor::table(&checks, Stream::Stderr));
         let count = |status| checks.iter().filter(|c| c.status == status).count();
         let (fails, warns) = (count(Status::Fail), count(Status::Warn));
@@ -812,7 +848,7 @@ impl Upgrade {
         let plan = prepared.plan;
         let (status, sign) = {
             let _interrupt = crate::exec::InterruptGuard::install();
-            run_teed(&plan)
+            run_teed(&plan, self.args.json)
         }
         .map_err(|e| cannot_run(step, &plan, &e))?;
         if status.success() {
@@ -947,6 +983,35 @@ impl Upgrade {
 
     /// The exact command that resumes at `from` with the same choices.
     fn resume_command(&self, from: Step, add_yes: bool) -> String {
+        if !self.args.only.is_empty() {
+            let mut parts = vec!["tootguard upgrade".to_owned()];
+            let mut only: Vec<Step> = self
+                .args
+                .only
+                .iter()
+                .copied()
+                .filter(|s| *s >= from)
+                .collect();
+            if !only.contains(&from) {
+                only.insert(0, from);
+            }
+            only.sort();
+            only.dedup();
+            parts.extend(only.iter().map(|s| format!("--only {}", s.name())));
+            if self.args.restart {
+                parts.push("--restart".to_owned());
+            }
+            if let Some(dir) = &self.args.backup_dir {
+                parts.push(format!("--backup-dir {}", quote(dir.as_os_str())));
+            }
+            if self.args.yes || add_yes {
+                parts.push("--yes".to_owned());
+            }
+            if self.args.json {
+                parts.push("--json".to_owned());
+            }
+            return parts.join(" ");
+        }
         let mut parts = vec![format!("tootguard upgrade --from {}", from.name())];
         let mut skips: Vec<Step> = self
             .args
@@ -987,7 +1052,9 @@ impl Upgrade {
         for step in Step::ALL {
             let header = format!("{} {}", step.counter(), step.name());
             if !selected.contains(&step) {
-                let why = if self.args.skip.contains(&step) {
+                let why = if !self.args.only.is_empty() {
+                    "skipped (not in --only)"
+                } else if self.args.skip.contains(&step) {
                     "skipped (--skip)"
                 } else {
                     "skipped (before --from)"
@@ -1173,7 +1240,7 @@ fn show(out: &mut String, dir: &str, prepared: Option<Result<Prepared, Stop>>) -
 
 /// Runs `plan` with both output streams teed to ours while looking for
 /// [`OOM_SIGNS`]; returns the status and the first sign seen.
-fn run_teed(plan: &Plan) -> std::io::Result<(ExitStatus, Option<&'static str>)> {
+fn run_teed(plan: &Plan, json: bool) -> std::io::Result<(ExitStatus, Option<&'static str>)> {
     let mut child = plan
         .command()
         .stdout(Stdio::piped())
@@ -1181,7 +1248,15 @@ fn run_teed(plan: &Plan) -> std::io::Result<(ExitStatus, Option<&'static str>)> 
         .spawn()?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    let out = std::thread::spawn(move || stdout.and_then(|p| tee(p, std::io::stdout())));
+    let out = std::thread::spawn(move || {
+        stdout.and_then(|p| {
+            if json {
+                tee(p, std::io::stderr())
+            } else {
+                tee(p, std::io::stdout())
+            }
+        })
+    });
     let err = std::thread::spawn(move || stderr.and_then(|p| tee(p, std::io::stderr())));
     let status = child.wait()?;
     let seen_out = out.join().ok().flatten();
@@ -1275,6 +1350,21 @@ fn cannot_run(step: Step, plan: &Plan, err: &std::io::Error) -> Stop {
         _ => "",
     };
     Stop::new("could not start", step).detail(format!("cannot run {program}: {err}.{hint}"))
+}
+
+/// With `--json`: one object a line on stdout, in one write.
+fn json_line(json: bool, step: Step, status: &str, took: Option<Duration>, resume: Option<&str>) {
+    if !json {
+        return;
+    }
+    let mut line = serde_json::json!({ "step": step.name(), "status": status });
+    if let Some(took) = took {
+        line["seconds"] = serde_json::json!((took.as_secs_f64() * 10.0).round() / 10.0);
+    }
+    if let Some(resume) = resume {
+        line["resume"] = serde_json::json!(resume);
+    }
+    let _ = std::io::stdout().write_all(format!("{line}\n").as_bytes());
 }
 
 /// A progress line on stderr, in one write.

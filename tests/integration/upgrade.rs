@@ -843,3 +843,84 @@ fn a_fifo_where_the_record_should_be_does_not_hang_doctor() {
     );
     assert!(out.stdout.contains("upgrade-path"), "{}", out.stdout);
 }
+
+// ---------------------------------------------------------------------------
+// --only and --json, for playbooks
+// ---------------------------------------------------------------------------
+
+#[test]
+fn only_runs_just_the_named_steps_and_json_reports_each_on_a_line_of_its_own() {
+    let s = Setup::good();
+    let out = s.upgrade(["--only", "yarn", "--only", "bundle", "--json"]);
+    out.expect_code(0);
+    assert_eq!(s.calls(), ["bundle install", "yarn install --immutable"]);
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    let seen: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["step"].as_str().unwrap().to_owned(),
+                l["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("bundle".to_owned(), "started".to_owned()),
+            ("bundle".to_owned(), "ok".to_owned()),
+            ("yarn".to_owned(), "started".to_owned()),
+            ("yarn".to_owned(), "ok".to_owned()),
+        ]
+    );
+    assert!(lines[1]["seconds"].is_number(), "{:#}", lines[1]);
+    // The steps' own output went to stderr, and the human lines are there too.
+    assert!(out.stderr.contains("bundle says hello"), "{}", out.stderr);
+    out.expect_stderr("[2/8] bundle ✓");
+}
+
+#[test]
+fn only_pre_migrate_backs_up_first_and_only_post_migrate_later_needs_no_second_backup() {
+    let s = Setup::good();
+    let out = s.upgrade(["--only", "pre-migrate"]);
+    out.expect_code(0)
+        .expect_stderr("no backup of this upgrade yet")
+        .expect_stderr("[4/8] backup ✓");
+    assert_eq!(s.calls(), ["rails db:migrate"]);
+    assert_eq!(s.call_env(1, SKIP).as_deref(), Some("true"));
+    let out = s.upgrade(["--only", "post-migrate"]);
+    out.expect_code(0);
+    assert!(!out.stderr.contains("backup …"), "{}", out.stderr);
+    assert_eq!(s.calls(), ["rails db:migrate", "rails db:migrate"]);
+    assert_eq!(s.call_env(2, SKIP), None);
+    assert_eq!(backups(&s).len(), 1);
+}
+
+#[test]
+fn a_failing_only_step_names_the_command_that_resumes_it_in_json_too() {
+    let s = Setup::good();
+    let out = s
+        .tootguard()
+        .args(["upgrade", "--only", "precompile", "--json"])
+        .env("TG_FAIL_CALL", "rails assets:precompile")
+        .run();
+    out.expect_code(1)
+        .expect_stderr("Resume with: tootguard upgrade --only precompile --json");
+    let last: serde_json::Value = serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], "failed");
+    assert_eq!(last["resume"], "tootguard upgrade --only precompile --json");
+}
+
+#[test]
+fn only_does_not_mix_with_from_or_skip() {
+    let s = Setup::good();
+    s.upgrade(["--only", "bundle", "--from", "yarn"])
+        .expect_code(2);
+    s.upgrade(["--only", "bundle", "--skip", "yarn"])
+        .expect_code(2);
+    assert!(s.calls().is_empty());
+}

@@ -981,10 +981,25 @@ impl Upgrade {
         }
     }
 
-    /// The exact command that resumes at `from` with the same choices.
+    /// The exact command that resumes at `from` with the same choices:
+    /// the steps, and the options that shape them (a resumed backup goes
+    /// to the same `--backup-dir`; a run that asked for `--json` resumes
+    /// with it).
     fn resume_command(&self, from: Step, add_yes: bool) -> String {
-        if !self.args.only.is_empty() {
-            let mut parts = vec!["tootguard upgrade".to_owned()];
+        let mut parts = vec!["tootguard upgrade".to_owned()];
+        if self.args.only.is_empty() {
+            parts.push(format!("--from {}", from.name()));
+            let mut skips: Vec<Step> = self
+                .args
+                .skip
+                .iter()
+                .copied()
+                .filter(|s| *s > from)
+                .collect();
+            skips.sort();
+            skips.dedup();
+            parts.extend(skips.iter().map(|s| format!("--skip {}", s.name())));
+        } else {
             let mut only: Vec<Step> = self
                 .args
                 .only
@@ -998,31 +1013,7 @@ impl Upgrade {
             only.sort();
             only.dedup();
             parts.extend(only.iter().map(|s| format!("--only {}", s.name())));
-            if self.args.restart {
-                parts.push("--restart".to_owned());
-            }
-            if let Some(dir) = &self.args.backup_dir {
-                parts.push(format!("--backup-dir {}", quote(dir.as_os_str())));
-            }
-            if self.args.yes || add_yes {
-                parts.push("--yes".to_owned());
-            }
-            if self.args.json {
-                parts.push("--json".to_owned());
-            }
-            return parts.join(" ");
         }
-        let mut parts = vec![format!("tootguard upgrade --from {}", from.name())];
-        let mut skips: Vec<Step> = self
-            .args
-            .skip
-            .iter()
-            .copied()
-            .filter(|s| *s > from)
-            .collect();
-        skips.sort();
-        skips.dedup();
-        parts.extend(skips.iter().map(|s| format!("--skip {}", s.name())));
         if self.args.restart {
             parts.push("--restart".to_owned());
         }
@@ -1031,6 +1022,9 @@ impl Upgrade {
         }
         if self.args.yes || add_yes {
             parts.push("--yes".to_owned());
+        }
+        if self.args.json {
+            parts.push("--json".to_owned());
         }
         parts.join(" ")
     }

@@ -924,3 +924,39 @@ fn only_does_not_mix_with_from_or_skip() {
         .expect_code(2);
     assert!(s.calls().is_empty());
 }
+
+/// The resume a stop prints (and `--json` reports) is the same run again:
+/// a resumed backup goes where the admin asked, and a machine that asked
+/// for JSON gets JSON.
+#[test]
+fn the_resume_command_keeps_the_backup_dir_and_json() {
+    let s = Setup::good();
+    let dir = s.w.base().join("elsewhere");
+    for (from, resume) in [
+        (
+            ["--only", "pre-migrate"],
+            "tootguard upgrade --only pre-migrate --json",
+        ),
+        (
+            ["--from", "pre-migrate"],
+            "tootguard upgrade --from pre-migrate --json",
+        ),
+    ] {
+        let out = s
+            .tootguard()
+            .arg("upgrade")
+            .args(from)
+            .args(["--json", "--backup-dir"])
+            .arg(&dir)
+            .env("TG_FAIL_CALL", "rails db:migrate")
+            .run();
+        out.expect_code(1);
+        let resume = format!("{resume} --backup-dir {}", dir.display());
+        out.expect_stderr(&format!("Resume with: {resume}\n"));
+        let last: serde_json::Value =
+            serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(last["resume"], resume.as_str(), "{}", out.stdout);
+    }
+    // The first run's backup went there (the second had one already).
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+}

@@ -305,9 +305,15 @@ impl Cmd {
     /// until it execs, and exec'ing the script then fails with ETXTBSY ("Text
     /// file busy"). That race belongs to the test runner, not to tootguard,
     /// so the harness retries it.
-    pub fn run(mut self) -> Outcome {
+    pub fn run(self) -> Outcome {
+        self.run_for(Duration::from_secs(20))
+    }
+
+    /// [`Cmd::run`] with another limit, for what takes longer by nature (an
+    /// `ansible-playbook` run).
+    pub fn run_for(mut self, limit: Duration) -> Outcome {
         for _ in 0..20 {
-            match self.try_run() {
+            match self.try_run(limit) {
                 Some(outcome) => return outcome,
                 None => std::thread::sleep(Duration::from_millis(50)),
             }
@@ -315,7 +321,7 @@ impl Cmd {
         panic!("{:?} kept failing with ETXTBSY", self.command.get_program());
     }
 
-    fn try_run(&mut self) -> Option<Outcome> {
+    fn try_run(&mut self, limit: Duration) -> Option<Outcome> {
         let started = Instant::now();
         let mut child = match self
             .command
@@ -331,7 +337,6 @@ impl Cmd {
         // pipe holds (64 KiB) would otherwise block forever on its write.
         let stdout = drain(child.stdout.take());
         let stderr = drain(child.stderr.take());
-        let limit = Duration::from_secs(20);
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break status;

@@ -1,5 +1,6 @@
 //! tootguard's integration tests: one binary, real processes (STYLE.md).
 
+mod ansible;
 mod backup;
 mod completions;
 mod doctor;

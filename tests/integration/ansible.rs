@@ -421,7 +421,11 @@ fn a_doctor_failure_on_one_host_stops_the_play_before_anything_changes_on_any_ho
         ),
         "Fix it on worker1, then run the same ansible-playbook command again.\n".into(),
     ] {
-        assert!(out.stdout.contains(&line), "no {line:?} in:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(&line),
+            "no {line:?} in:\n{}",
+            out.stdout
+        );
     }
     assert!(!out.stdout.contains("web1: tootguard doctor failed"));
     assert!(f.calls().is_empty(), "{:#?}", f.calls());
@@ -506,4 +510,125 @@ fn a_failing_precompile_on_web2_stops_before_any_restart_and_the_resume_it_names
         "{calls:#?}"
     );
     assert_eq!(f.backups_made(), 1, "the resume took a second backup");
+}
+
+#[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root (run the suite as root, as CI does)"
+)]
+fn check_mode_shows_tootguards_dry_run_of_each_step_and_changes_nothing() {
+    let f = Fleet::new();
+    let out = f.upgrade(&["--check"]);
+    expect_code(&out, 0);
+    assert!(f.calls().is_empty(), "{:#?}", f.calls());
+    for host in HOSTS {
+        assert_eq!(f.head(host), f.old, "{host} was checked out");
+    }
+    assert_eq!(f.backups_made(), 0);
+    let web1 = f.root("web1");
+    for needle in [
+        "tootguard upgrade --dry-run: nothing runs.".to_owned(),
+        format!("  run  {}/bin/rails db:migrate", web1.display()),
+        "  env  RAILS_ENV=production SKIP_POST_DEPLOYMENT_MIGRATIONS=true".into(),
+        format!("  run  {}/bin/rails assets:precompile", web1.display()),
+    ] {
+        assert!(
+            out.stdout.contains(&needle),
+            "no {needle:?} in:\n{}",
+            out.stdout
+        );
+    }
+    assert!(!out.stdout.contains("its upgrade is finished"));
+}
+
+/// install.yml with the binaries of this build: copied as root, then
+/// `tootguard install` as the Mastodon user; again, nothing changes. On
+/// web1 alone: the "hosts" share one machine, and three copies racing to
+/// one place would change it once or thrice.
+#[test]
+#[cfg_attr(
+    not(tests_as_root),
+    ignore = "needs root (run the suite as root, as CI does)"
+)]
+fn the_role_installs_the_binaries_and_links_the_shims_for_the_mastodon_user() {
+    let f = Fleet::new();
+    let bin = f.w.base().join("bin");
+    let built = tootguard();
+    let run = || {
+        ensure_ansible();
+        f.ansible("ansible-playbook")
+            .arg("-i")
+            .arg(&f.inventory)
+            .arg(contrib().join("install.yml"))
+            .args(["-e", "tootguard_bin=", "-e"])
+            .arg(format!(
+                "tootguard_binary_dir={}",
+                built.parent().unwrap().display()
+            ))
+            .arg("-e")
+            .arg(format!("tootguard_install_dir={}", bin.display()))
+            .args(["--limit", "web1"])
+            .run_for(LIMIT)
+    };
+    let out = run();
+    expect_code(&out, 0);
+    // The directory, the binaries, the links.
+    assert_eq!(changed(&out), [("web1".to_owned(), 3)], "{}", out.stdout);
+    for name in ["tootguard", "tootguard-shim"] {
+        let installed = bin.join(name);
+        assert_eq!(
+            fs::read(&installed).unwrap(),
+            fs::read(built.with_file_name(name)).unwrap()
+        );
+        assert_eq!(
+            fs::metadata(&installed).unwrap().permissions().mode() & 0o7777,
+            0o755
+        );
+    }
+    for shim in ["rails", "rake", "tootctl", "ruby", "bundle"] {
+        let link = f.user.home.join(".local/bin").join(shim);
+        assert_eq!(
+            fs::read_link(&link).unwrap(),
+            bin.join("tootguard-shim"),
+            "{}",
+            link.display()
+        );
+    }
+    let again = run();
+    expect_code(&again, 0);
+    assert_eq!(
+        changed(&again),
+        [("web1".to_owned(), 0)],
+        "{}",
+        again.stdout
+    );
+}
+
+/// ansible-lint (Debian's) on contrib/ansible, with its production
+/// profile: nothing to report.
+#[test]
+fn ansible_lint_finds_nothing_in_contrib_ansible() {
+    let home = crate::harness::World::bare().base().join("home");
+    fs::create_dir_all(&home).unwrap();
+    let out = crate::harness::Cmd {
+        command: {
+            let mut c = Command::new("ansible-lint");
+            c.args(["--offline", "--nocolor", "-p", "--profile", "production"])
+                .current_dir(contrib())
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("HOME", &home)
+                .env("LC_ALL", "C.UTF-8");
+            c
+        },
+    }
+    .run_for(LIMIT);
+    assert_eq!(
+        (out.code(), out.stdout.as_str()),
+        (Some(0), ""),
+        "ansible-lint (scripts/install-test-deps installs it):\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
 }

@@ -10,7 +10,9 @@
 //! recorder (`ansible/recorder.sh`) writing every call to one shared log:
 //! the log is the order the play ran things in. PostgreSQL is the suite's
 //! own (doctor and the backup step ask it). The play runs as root, as an
-//! admin's does; only the restarts stay root.
+//! admin's does; only the restarts stay root. They find the recording
+//! `systemctl` first on the PATH `mastodon_environment` gives every task:
+//! Ansible sets it after sudo, so sudo's `secure_path` does not hide it.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -935,11 +935,11 @@ fn the_resume_command_keeps_the_backup_dir_and_json() {
     for (from, resume) in [
         (
             ["--only", "pre-migrate"],
-            "tootguard upgrade --only pre-migrate --json",
+            "tootguard upgrade --only pre-migrate",
         ),
         (
             ["--from", "pre-migrate"],
-            "tootguard upgrade --from pre-migrate --json",
+            "tootguard upgrade --from pre-migrate",
         ),
     ] {
         let out = s
@@ -951,7 +951,7 @@ fn the_resume_command_keeps_the_backup_dir_and_json() {
             .env("TG_FAIL_CALL", "rails db:migrate")
             .run();
         out.expect_code(1);
-        let resume = format!("{resume} --backup-dir {}", dir.display());
+        let resume = format!("{resume} --backup-dir {} --json", dir.display());
         out.expect_stderr(&format!("Resume with: {resume}\n"));
         let last: serde_json::Value =
             serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();

@@ -296,9 +296,13 @@ fn read_tail(path: &Path) -> Option<(String, bool)> {
     use std::io::{Read, Seek, SeekFrom};
     use std::os::unix::fs::OpenOptionsExt;
     const TAIL: u64 = 512 * 1024;
+    // A regular file before it is opened (a device is never opened).
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
     let mut file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
         .open(path)
         .ok()?;
     let meta = file.metadata().ok()?;

@@ -39,6 +39,15 @@ pub fn here(env: &Env, cwd: &Path) -> (Tree, Source) {
         Ok(None) => return embedded("no Mastodon install here".into()),
         Err(e) => return embedded(format!("no Mastodon install here ({e:#})")),
     };
+    // The shim's rule: nothing of an install others could have planted is
+    // read either (a tab press may be root's).
+    if let Err(untrusted) = crate::resolve::untrusted(&root, Tool::Tootctl, env) {
+        return embedded(format!(
+            "the install at {} is not one tootguard trusts ({})",
+            root.dir.display(),
+            untrusted.into_error()
+        ));
+    }
     match installed(&root.dir, env) {
         Ok((tree, cached)) => (
             tree,
@@ -82,36 +91,47 @@ fn installed(root: &Path, env: &Env) -> Result<(Tree, bool), String> {
     Ok((tree, false))
 }
 
+/// A file's inode, size, modification and change times.
+type Stamp = (u64, u64, i64, i64, i64, i64);
+
 /// What a change of the CLI files changes: every `cli/*.rb`, `version.rb`
 /// and `ip_block.rb` by name, size and modification time, the install's
 /// path, and tootguard's own version (a newer parser reads more).
 fn key(root: &Path) -> Result<u64, String> {
     let dir = root.join("lib/mastodon/cli");
-    let mut entries: Vec<(String, u64, i64, i64)> = std::fs::read_dir(&dir)
+    // What the parser reads, through links as it does: a file replaced
+    // (another inode, a new ctime) counts even with the same size and mtime.
+    let stamp = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| {
+                (
+                    m.ino(),
+                    m.len(),
+                    m.mtime(),
+                    m.mtime_nsec(),
+                    m.ctime(),
+                    m.ctime_nsec(),
+                )
+            })
+            .ok()
+    };
+    let mut entries: Vec<(String, Option<Stamp>)> = std::fs::read_dir(&dir)
         .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
         .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let meta = entry.metadata().ok()?;
-            Some((
+        .map(|entry| {
+            (
                 entry.file_name().to_string_lossy().into_owned(),
-                meta.len(),
-                meta.mtime(),
-                meta.mtime_nsec(),
-            ))
+                stamp(&entry.path()),
+            )
         })
         .collect();
     entries.sort();
     // version.rb names the version; ip_block.rb holds the values of
     // `ip_blocks add --severity` from 4.4 on (`IpBlock.severities.keys`).
-    let others: Vec<Option<(u64, i64, i64)>> =
-        ["lib/mastodon/version.rb", "app/models/ip_block.rb"]
-            .iter()
-            .map(|file| {
-                std::fs::metadata(root.join(file))
-                    .map(|m| (m.len(), m.mtime(), m.mtime_nsec()))
-                    .ok()
-            })
-            .collect();
+    let others: Vec<_> = ["lib/mastodon/version.rb", "app/models/ip_block.rb"]
+        .iter()
+        .map(|file| stamp(&root.join(file)))
+        .collect();
     let mut hasher = DefaultHasher::new();
     (root, entries, others, env!("CARGO_PKG_VERSION")).hash(&mut hasher);
     Ok(hasher.finish())
@@ -133,7 +153,24 @@ struct Entry {
     tree: String,
 }
 
+/// Whether `path` is a directory of this user's that no one else can
+/// write, reached by no link: the only place a cache may be read or
+/// written (root's HOME may point into another user's home).
+fn private_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| {
+        m.is_dir() && m.uid() == nix::unistd::Uid::effective().as_raw() && m.mode() & 0o022 == 0
+    })
+}
+
 fn read_cache(file: &Path, root: &Path, key: u64) -> Option<Tree> {
+    if !file.parent().is_some_and(private_dir) {
+        return None;
+    }
+    // This user's own entry, and no link.
+    let meta = std::fs::symlink_metadata(file).ok()?;
+    if !meta.is_file() || meta.uid() != nix::unistd::Uid::effective().as_raw() {
+        return None;
+    }
     let text = crate::cli::doctor::read_small(file).ok()?;
     let entry: Entry = serde_json::from_str(&text).ok()?;
     if entry.root != root || entry.key != format!("{key:016x}") {
@@ -150,6 +187,7 @@ fn write_cache(file: &Path, root: &Path, key: u64, tree: &Tree) {
         .mode(0o700)
         .create(dir)
         .is_err()
+        || !private_dir(dir)
     {
         return;
     }

@@ -48,10 +48,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     out.push_str(&offer.prefix);
     out.push('\n');
     for (word, description) in &offer.words {
+        // Words come from Ruby files: bash inserts them as they are, so
+        // only plain words go out (never `$(…)`, `;`, a newline).
+        if !plain(word) {
+            continue;
+        }
         out.push_str(word);
+        let description = printable(description);
         if !matches!(args.shell, Shell::Bash) && !description.is_empty() {
             out.push('\t');
-            out.push_str(&description.replace(['\t', '\n'], " "));
+            out.push_str(&description);
         }
         out.push('\n');
     }
@@ -59,6 +65,22 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .write_all(out.as_bytes())
         .context("cannot write the candidates")?;
     Ok(OK)
+}
+
+/// A word a shell can insert as it is.
+fn plain(word: &str) -> bool {
+    !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:/@+=,-".contains(c))
+}
+
+/// A description with no control characters (no escape sequences for the
+/// terminal, no tabs or newlines for the line protocol).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// `--format`, `=`, `nginx` → `--format=nginx`; a trailing `=` stays with
@@ -83,6 +105,15 @@ fn rejoin(words: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_words_and_printable_descriptions_go_to_the_shell() {
+        assert!(plain("--dry-run") && plain("email_domain_blocks") && plain("a.b:c"));
+        for word in ["$(id)", "a;b", "a b", "a\nb", "", "`id`", "\u{1b}[2J"] {
+            assert!(!plain(word), "{word:?}");
+        }
+        assert_eq!(printable("a\u{1b}]0;x\u{7}b\tc\nd"), "a ]0;x b c d");
+    }
 
     #[test]
     fn bash_words_split_at_equals_are_joined_again() {

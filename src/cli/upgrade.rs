@@ -71,7 +71,7 @@ pub struct Args {
     pub only: Vec<Step>,
     /// Progress as one JSON object a line on stdout (step, status, seconds,
     /// resume); the steps' own output goes to stderr
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub json: bool,
     /// Restart the services with systemctl (through `sudo -n` unless root)
     /// instead of asking you to
@@ -155,6 +155,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "--skip restart would run the post-deployment migrations while the old code still \
              runs. Restart the services yourself and use `--from post-migrate` for them, or \
              also `--skip post-migrate`.",
+        ));
+    }
+    // The same rule for --only: post-deployment migrations in one run with
+    // a step before the restart, but not the restart itself, would run
+    // while the old code does (post-migrate alone is for after it).
+    if args.only.contains(&Step::PostMigrate)
+        && !args.only.contains(&Step::Restart)
+        && args.only.iter().any(|s| *s < Step::Restart)
+    {
+        return Err(Failure::error(
+            USAGE,
+            "--only post-migrate with a step before the restart but not --only restart would \
+             run the post-deployment migrations while the old code still runs. Run the steps \
+             before the restart, restart the services, then `--only post-migrate`.",
         ));
     }
     let mut env: Env = std::env::vars_os().collect();

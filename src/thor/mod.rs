@@ -54,6 +54,16 @@ const MAX_FILES: usize = 256;
 /// Nesting deeper than this (interpolations, blocks, classes, groups) is
 /// not Mastodon's code; the rest of that file is skipped.
 const MAX_DEPTH: usize = 64;
+/// Groups nest at most this deep (upstream nests two deep): a group class
+/// shared by several parents is expanded once per path, so depth must stay
+/// small.
+const MAX_GROUP_DEPTH: usize = 8;
+/// Commands, groups and options in the whole tree, at most: a planted CLI
+/// of a few kilobytes must not make a tab press build millions of nodes.
+/// Upstream 4.6 has about 400.
+const MAX_NODES: usize = 5_000;
+/// Options of one command, at most.
+const MAX_OPTIONS: usize = 512;
 /// Thor's `HELP_MAPPINGS` (thor `lib/thor/base.rb`): flags every Thor class
 /// maps to `help`, added to the tree by [`Tree::from_parts`].
 const HELP_MAPPINGS: [&str; 4] = ["-h", "-?", "--help", "-D"];
@@ -92,9 +102,17 @@ pub fn read(root: &Path) -> Result<Tree, String> {
         done: HashMap::new(),
         busy: HashSet::new(),
         models: HashMap::new(),
+        nodes: 0,
     };
     let mut path = vec![main.clone()];
     let (top_level, groups, flags) = reader.level(&main, &mut path);
+    if reader.nodes > MAX_NODES {
+        return Err(format!(
+            "{} describes more than {MAX_NODES} commands, groups and options: not Mastodon's \
+             CLI",
+            dir.display()
+        ));
+    }
     if top_level.is_empty() && groups.is_empty() {
         return Err(format!("{} yields no tootctl commands", dir.display()));
     }
@@ -300,6 +318,8 @@ struct Reader<'a> {
     done: HashMap<String, ThorClass>,
     busy: HashSet<String>,
     models: HashMap<String, World>,
+    /// Nodes built so far (see [`MAX_NODES`]).
+    nodes: usize,
 }
 
 /// Ruby's `Hash#[]=`: a key already there keeps its place.
@@ -311,6 +331,9 @@ fn upsert<T>(list: &mut Vec<T>, item: T, same: impl Fn(&T) -> bool) {
 }
 
 fn merge_options(into: &mut Vec<RawOpt>, opt: RawOpt) {
+    if into.len() >= MAX_OPTIONS && !into.iter().any(|o| o.name == opt.name) {
+        return;
+    }
     let name = opt.name.clone();
     upsert(into, opt, |o| o.name == name);
 }
@@ -450,10 +473,16 @@ impl Reader<'_> {
             .iter()
             .filter(|c| !c.hidden && !group_names.contains(c.name.as_str()) && !is_help(c))
             .collect();
+        if self.nodes > MAX_NODES {
+            return (Vec::new(), Vec::new(), Vec::new());
+        }
         let mut commands: Vec<Command> = listed
             .iter()
             .map(|c| self.command(&thor, c, &c.name))
             .collect();
+        self.nodes += commands.len()
+            + commands.iter().map(|c| c.options.len()).sum::<usize>()
+            + thor.subcommands.len();
         for (key, target) in &thor.map {
             if key.starts_with('-') || HELP_MAPPINGS.contains(&key.as_str()) {
                 continue;
@@ -498,7 +527,7 @@ impl Reader<'_> {
 
         let mut groups = Vec::new();
         for (name, sub) in &thor.subcommands {
-            if path.contains(sub) || path.len() > MAX_DEPTH {
+            if path.contains(sub) || path.len() >= MAX_GROUP_DEPTH || self.nodes > MAX_NODES {
                 continue;
             }
             path.push(sub.clone());
@@ -1070,6 +1099,66 @@ mod tests {
         std::fs::write(cli(&root, "media.rb"), "x = 1\n".repeat(200_000)).unwrap();
         let tree = read_in_time(root.path()).unwrap();
         assert!(tree.root.groups.iter().all(|g| g.name != "media"));
+    }
+
+    #[test]
+    fn thor_a_fan_out_of_shared_groups_is_bounded_not_expanded() {
+        // 30 levels, each class used twice as a subcommand of the one
+        // before: 2^30 paths if expanded, a few kilobytes of Ruby.
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(CLI_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = String::from(
+            "module Mastodon\n  module CLI\n    class Main < Thor\n      \
+             subcommand 'a', Mastodon::CLI::C0\n      subcommand 'b', Mastodon::CLI::C0\n    \
+             end\n",
+        );
+        for n in 0..30 {
+            text.push_str(&format!(
+                "    class C{n} < Thor\n      desc 'x', 'x'\n      def x; end\n      \
+                 subcommand 'a', Mastodon::CLI::C{m}\n      subcommand 'b', Mastodon::CLI::C{m}\n    \
+                 end\n",
+                m = n + 1
+            ));
+        }
+        text.push_str("  end\nend\n");
+        std::fs::write(dir.join("main.rb"), text).unwrap();
+        let started = std::time::Instant::now();
+        let outcome = read(root.path());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        match outcome {
+            Err(why) => assert!(why.contains("more than"), "{why}"),
+            Ok(tree) => {
+                fn count(g: &crate::tootctl_tree::Group) -> usize {
+                    g.commands.len() + g.groups.iter().map(count).sum::<usize>() + g.groups.len()
+                }
+                assert!(count(&tree.root) <= MAX_NODES * 2, "{}", count(&tree.root));
+            }
+        }
+    }
+
+    #[test]
+    fn thor_thousands_of_options_cost_little() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(CLI_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = String::from("module Mastodon\n  module CLI\n    class Main < Thor\n");
+        for n in 0..20_000 {
+            text.push_str(&format!("      option :o{n}, type: :boolean\n"));
+        }
+        text.push_str("      desc 'x', 'x'\n      def x; end\n    end\n  end\nend\n");
+        std::fs::write(dir.join("main.rb"), text).unwrap();
+        let started = std::time::Instant::now();
+        let _ = read(root.path());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

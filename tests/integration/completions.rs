@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::harness::World;
@@ -772,15 +773,75 @@ fn the_tree_is_cached_per_install_and_read_again_when_its_files_change() {
     assert!(after.contains("Mastodon 4.6.0"), "{after}");
     assert!(after.contains("--allow-with-approval"), "{after}");
     assert!(!after.contains("from the cache"), "{after}");
-    // Another install does not take this one's entry.
+    // Another install does not take this one's entry, even under its own
+    // file name: the entry names its install and key.
     let other = upstream_root("v4.3.0");
-    let other_tree = other
-        .tootguard()
-        .env("XDG_CACHE_HOME", w.base().join(".cache"))
-        .args(["completions", "--tree"])
-        .run()
-        .stdout;
+    let other_cache = other.base().join(".cache/tootguard");
+    let tree_of_other = |w: &World| w.tootguard().args(["completions", "--tree"]).run().stdout;
+    assert!(tree_of_other(&other).contains("Mastodon 4.3.0"));
+    let their_entry = fs::read_dir(&other_cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let ours = fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    fs::copy(&ours, &their_entry).unwrap();
+    let other_tree = tree_of_other(&other);
     assert!(other_tree.contains("Mastodon 4.3.0"), "{other_tree}");
+    assert!(!other_tree.contains("from the cache"), "{other_tree}");
+}
+
+#[test]
+fn a_cache_directory_or_entry_that_is_not_the_users_own_is_never_read() {
+    let w = upstream_root("v4.5.0");
+    let tree = |w: &World| w.tootguard().args(["completions", "--tree"]).run().stdout;
+    tree(&w);
+    let cache = w.base().join(".cache/tootguard");
+    let entry = fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // An entry planted by someone else: a tree that was never there.
+    let planted = fs::read_to_string(&entry)
+        .unwrap()
+        .replace("Mastodon 4.5.0", "PLANTED");
+    fs::write(&entry, planted).unwrap();
+    std::os::unix::fs::chown(&entry, Some(65534), None).unwrap();
+    let out = tree(&w);
+    assert!(!out.contains("PLANTED"), "{out}");
+    // A cache directory others can write: not used at all.
+    fs::remove_dir_all(&cache).unwrap();
+    fs::create_dir_all(&cache).unwrap();
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o777)).unwrap();
+    tree(&w);
+    assert!(!tree(&w).contains("from the cache"));
+    assert_eq!(fs::read_dir(&cache).unwrap().count(), 0);
+}
+
+#[test]
+fn an_install_tootguard_does_not_trust_is_not_read_for_completion() {
+    let w = upstream_root("v4.3.0");
+    // bin/ writable by others: the shim refuses it, and so does completion.
+    fs::set_permissions(w.root.join("bin"), fs::Permissions::from_mode(0o777)).unwrap();
+    let out = w.tootguard().args(["completions", "--tree"]).run();
+    assert!(
+        out.stdout.starts_with("the embedded tree"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("not one tootguard trusts"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

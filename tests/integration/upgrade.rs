@@ -960,3 +960,21 @@ fn the_resume_command_keeps_the_backup_dir_and_json() {
     // The first run's backup went there (the second had one already).
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
 }
+
+#[test]
+fn only_post_migrate_with_earlier_steps_but_no_restart_is_refused() {
+    let s = Setup::good();
+    s.upgrade([
+        "--only",
+        "pre-migrate",
+        "--only",
+        "post-migrate",
+        "--dry-run",
+    ])
+    .expect_code(2)
+    .expect_stderr("--only post-migrate");
+    // Alone it is what a playbook runs after its restarts.
+    s.upgrade(["--only", "post-migrate", "--dry-run"])
+        .expect_code(0);
+    assert!(s.calls().is_empty());
+}

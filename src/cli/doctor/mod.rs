@@ -53,12 +53,17 @@ pub struct Args {
 const MAX_READ: u64 = 1024 * 1024;
 
 /// Reads a small text file without blocking on a FIFO or device and
-/// without reading past [`MAX_READ`] bytes.
+/// without reading past [`MAX_READ`] bytes. A device is never even opened
+/// (opening some acts: a watchdog arms, a tape rewinds): the path must name
+/// a regular file before it is opened, and still after.
 pub fn read_small(path: &Path) -> std::io::Result<String> {
     use std::os::unix::fs::OpenOptionsExt;
+    if !fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
     let file = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
         .open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {

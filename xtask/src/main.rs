@@ -52,7 +52,10 @@ fn man(dir: &Path, date: Option<&str>) -> Result<Vec<PathBuf>> {
     let mut cmd = reference::command().disable_help_subcommand(true);
     cmd.build();
     let page = |cmd: clap::Command| {
-        let man = Man::new(cmd).manual("User Commands");
+        // The footer names the program and version, on every page.
+        let man = Man::new(cmd)
+            .manual("User Commands")
+            .source(format!("tootguard {}", reference::VERSION));
         match date {
             Some(date) => man.date(date),
             None => man,
@@ -70,6 +73,7 @@ fn man(dir: &Path, date: Option<&str>) -> Result<Vec<PathBuf>> {
     let top = page(cmd.clone());
     let mut out = Vec::new();
     top.render_title(&mut out)?;
+    no_hyphenation(&mut out);
     top.render_name_section(&mut out)?;
     top.render_synopsis_section(&mut out)?;
     top.render_description_section(&mut out)?;
@@ -93,6 +97,7 @@ fn man(dir: &Path, date: Option<&str>) -> Result<Vec<PathBuf>> {
         let man = page(sub.clone());
         let mut out = Vec::new();
         man.render_title(&mut out)?;
+        no_hyphenation(&mut out);
         man.render_name_section(&mut out)?;
         man.render_synopsis_section(&mut out)?;
         man.render_description_section(&mut out)?;
@@ -122,6 +127,7 @@ fn man(dir: &Path, date: Option<&str>) -> Result<Vec<PathBuf>> {
     let man = page(shim);
     let mut out = Vec::new();
     man.render_title(&mut out)?;
+    no_hyphenation(&mut out);
     man.render_name_section(&mut out)?;
     man.render_synopsis_section(&mut out)?;
     man.render_description_section(&mut out)?;
@@ -131,6 +137,13 @@ fn man(dir: &Path, date: Option<&str>) -> Result<Vec<PathBuf>> {
     roff.to_writer(&mut out)?;
     write(man.get_filename(), out)?;
     Ok(written)
+}
+
+/// `.nh` and `.ad l`: command names and paths (`tootguard-shim`,
+/// `/usr/share/doc/tootguard`) are not broken at a line's end, and the
+/// lines before a long one are not stretched to fill the width.
+fn no_hyphenation(out: &mut Vec<u8>) {
+    out.extend_from_slice(b".nh\n.ad l\n");
 }
 
 fn exit_status(roff: &mut Roff) {
@@ -154,7 +167,7 @@ fn see_also(roff: &mut Roff, pages: &[&str]) {
         inlines.push(roman(format!("({section}")));
     }
     inlines.push(roman(
-        ", and the README in /usr/share/doc/tootguard/ (README.md).",
+        ", and the README, /usr/share/doc/tootguard/README.md.",
     ));
     roff.text(inlines);
 }

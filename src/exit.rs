@@ -24,6 +24,48 @@ pub const NOT_FOUND: u8 = 127;
 /// ignores so that the shim cannot be killed by it.
 pub const CLOSED_PIPE: u8 = 128 + 13;
 
+/// One row of the exit statuses as the README's "Exit statuses" table,
+/// `tootguard --help` and the EXIT STATUS section of tootguard(1) show
+/// them: the status (`None` for "the program's own") and its meaning, in
+/// Markdown.
+pub struct Status {
+    pub code: Option<u8>,
+    pub meaning: &'static str,
+}
+
+/// Every status tootguard itself ends with, and the real program's: the one
+/// list those three outputs are made from (a test holds the README to it).
+pub const STATUSES: &[Status] = &[
+    Status {
+        code: None,
+        meaning: "the real program ran (its exit status, or its death by a signal, is passed on untouched — tootguard is no longer there)",
+    },
+    Status {
+        code: Some(FAILURE),
+        meaning: "tootguard failed: bad `MASTODON_ROOT`, refused install; `doctor` found a failure; an `upgrade` step failed or the upgrade stopped",
+    },
+    Status {
+        code: Some(USAGE),
+        meaning: "wrong usage of tootguard's own command line, or `tootguard-shim` run under its own name instead of as `rails`, `rake` or `tootctl`",
+    },
+    Status {
+        code: Some(BLOCKED),
+        meaning: "a guard blocked the command, or the install could have been planted by someone else (see [What tootguard trusts](#what-tootguard-trusts)); the real program was not run",
+    },
+    Status {
+        code: Some(NOT_EXECUTABLE),
+        meaning: "the real program was found but cannot be executed",
+    },
+    Status {
+        code: Some(NOT_FOUND),
+        meaning: "the real program was not found, or running it would loop back into tootguard; for a migration, `tootguard` is not beside `tootguard-shim`",
+    },
+    Status {
+        code: Some(CLOSED_PIPE),
+        meaning: "tootguard's own command line stopped writing because the reader went away (`tootguard completions bash | head -1`): quietly, the status a shell shows for any program ended by SIGPIPE",
+    },
+];
+
 /// An error with the exit status it must end in.
 #[derive(Debug)]
 pub struct Failure {

@@ -27,6 +27,8 @@ mod launch;
 mod marker;
 mod quote;
 mod redact;
+#[doc(hidden)]
+pub mod reference;
 mod release;
 mod report;
 mod resolve;

@@ -28,7 +28,12 @@ use crate::invocation::{Shim, Tool};
 /// production install, sends migrations around PgBouncer, checks memory
 /// before assets:precompile, then execs the real program.
 #[derive(Debug, Parser)]
-#[command(name = "tootguard", version, propagate_version = true)]
+#[command(
+    name = "tootguard",
+    version,
+    propagate_version = true,
+    after_long_help = crate::reference::long_help_tail()
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -13,6 +13,7 @@ mod hardening;
 mod harness;
 mod install;
 mod memory;
+mod package;
 mod pgbouncer;
 mod requirements;
 mod secrets;

@@ -244,7 +244,7 @@ pub fn usable(backup: &Path) -> bool {
 impl Manifest {
     /// Reads the manifest in a backup directory.
     pub fn read(backup: &Path) -> Option<Manifest> {
-        let text = crate::cli::doctor::read_small(&backup.join(MANIFEST)).ok()?;
+        let text = crate::files::read_small(&backup.join(MANIFEST)).ok()?;
         serde_json::from_str(&text).ok()
     }
 

@@ -21,6 +21,7 @@ mod database;
 mod environment;
 mod exec;
 mod exit;
+mod files;
 mod guards;
 mod invocation;
 mod launch;

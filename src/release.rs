@@ -123,7 +123,7 @@ pub struct Release {
 /// The version `root`'s `lib/mastodon/version.rb` defines.
 pub fn checked_out(root: &Path) -> Result<Version, String> {
     let file = root.join("lib/mastodon/version.rb");
-    let text = crate::cli::doctor::read_small(&file)
+    let text = crate::files::read_small(&file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     version_of(&text).ok_or_else(|| {
         format!(
@@ -135,7 +135,82 @@ pub fn checked_out(root: &Path) -> Result<Version, String> {
 
 /// The version a `version.rb` text defines.
 pub fn version_of(text: &str) -> Option<Version> {
-    Version::parse(&crate::cli::doctor::parse_version_rb(text)?)
+    Version::parse(&parse_version_rb(text)?)
+}
+
+/// The version `lib/mastodon/version.rb` defines: `4.3.0`, `4.4.0-alpha.2`,
+/// or for old releases `[major, minor, patch, pre].compact.join('.') + flags`.
+/// Only literal method bodies count; anything computed is ignored.
+pub fn parse_version_rb(text: &str) -> Option<String> {
+    let number = |name| method_body(text, name)?.parse::<u64>().ok();
+    let (major, minor, patch) = (number("major")?, number("minor")?, number("patch")?);
+    let mut version = format!("{major}.{minor}.{patch}");
+    let literal = |name| method_body(text, name).and_then(ruby_literal);
+    if method_body(text, "default_prerelease").is_some() {
+        // Mastodon ≥ 4.2: `prerelease` is the environment's or the default.
+        let pre = literal("prerelease").or_else(|| literal("default_prerelease"));
+        if let Some(pre) = pre.filter(|p| !p.is_empty()) {
+            version.push('-');
+            version.push_str(&pre);
+        }
+    } else {
+        if let Some(pre) = literal("pre").filter(|p| !p.is_empty()) {
+            version.push('.');
+            version.push_str(&pre);
+        }
+        if let Some(flags) = literal("flags") {
+            version.push_str(&flags);
+        }
+    }
+    Some(version)
+}
+
+/// The first line of `def name … end`, or the body of a one-line form
+/// (`def name; 4; end`, `def name = 4`).
+fn method_body<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.trim().strip_prefix("def ") else {
+            continue;
+        };
+        let Some(after) = rest.trim_start().strip_prefix(name) else {
+            continue;
+        };
+        let after = after.strip_prefix("()").unwrap_or(after).trim();
+        if after.is_empty() || after.starts_with('#') {
+            return lines
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'));
+        }
+        if let Some(body) = after.strip_prefix('=') {
+            return Some(body.trim());
+        }
+        if let Some(body) = after.strip_prefix(';') {
+            let body = body.trim();
+            let body = body.strip_suffix("end").unwrap_or(body).trim_end();
+            return Some(body.strip_suffix(';').unwrap_or(body).trim());
+        }
+        // `def major_version`: another method.
+    }
+    None
+}
+
+/// A quoted string, `nil` (empty) or a number; None for anything computed.
+fn ruby_literal(body: &str) -> Option<String> {
+    let body = body.trim();
+    if body == "nil" {
+        return Some(String::new());
+    }
+    for quote in ['\'', '"'] {
+        if let Some(inner) = body
+            .strip_prefix(quote)
+            .and_then(|b| b.strip_suffix(quote))
+            .filter(|inner| !inner.contains(quote))
+        {
+            return Some(inner.to_owned());
+        }
+    }
+    (!body.is_empty() && body.bytes().all(|b| b.is_ascii_digit())).then(|| body.to_owned())
 }
 
 /// The commit `HEAD` names, read from `.git` itself (no git run): a
@@ -152,7 +227,7 @@ pub fn head_commit(root: &Path) -> Option<String> {
             if let Some(sha) = read_line(&git.join(name)).filter(|s| is_sha(s)) {
                 return Some(sha);
             }
-            let packed = crate::cli::doctor::read_small(&git.join("packed-refs")).ok()?;
+            let packed = crate::files::read_small(&git.join("packed-refs")).ok()?;
             packed.lines().find_map(|line| {
                 let (sha, refname) = line.split_once(' ')?;
                 (refname == name && is_sha(sha)).then(|| sha.to_owned())
@@ -323,7 +398,7 @@ fn read_tail(path: &Path) -> Option<(String, bool)> {
 }
 
 fn read_line(path: &Path) -> Option<String> {
-    let text = crate::cli::doctor::read_small(path).ok()?;
+    let text = crate::files::read_small(path).ok()?;
     Some(text.lines().next()?.trim().to_owned())
 }
 
@@ -482,6 +557,35 @@ pub fn release_notes(series: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const UPSTREAM: &str = "# frozen_string_literal: true\n\nmodule Mastodon\n  module Version\n    \
+        module_function\n\n    def major\n      4\n    end\n\n    def minor\n      4\n    end\n\n    \
+        def patch\n      0\n    end\n\n    def default_prerelease\n      'alpha.2'\n    end\n\n    \
+        def prerelease\n      version_configuration[:prerelease].presence || default_prerelease\n    \
+        end\n  end\nend\n";
+
+    #[test]
+    fn upstream_version_rb_gives_version_and_prerelease() {
+        assert_eq!(parse_version_rb(UPSTREAM).as_deref(), Some("4.4.0-alpha.2"));
+        let release = UPSTREAM.replace("'alpha.2'", "''");
+        assert_eq!(parse_version_rb(&release).as_deref(), Some("4.4.0"));
+    }
+
+    #[test]
+    fn old_version_rb_with_pre_and_flags_is_read() {
+        let old = "def major\n 2\nend\ndef minor\n 9\nend\ndef patch\n 3\nend\n\
+                   def pre\n nil\nend\ndef flags\n 'rc1'\nend\n";
+        assert_eq!(parse_version_rb(old).as_deref(), Some("2.9.3rc1"));
+    }
+
+    #[test]
+    fn one_line_methods_and_lookalike_names_are_handled() {
+        let text = "def kmyblue_major\n 5\nend\ndef major_x; 9; end\ndef major; 4; end\n\
+                    def minor = 2\ndef patch\n  # the patch\n  12\nend\n";
+        assert_eq!(parse_version_rb(text).as_deref(), Some("4.2.12"));
+        assert_eq!(parse_version_rb("def major\n 4\nend\n"), None);
+        assert_eq!(parse_version_rb("\u{fffd}garbage"), None);
+    }
 
     fn v(text: &str) -> Version {
         Version::parse(text).unwrap()

@@ -50,7 +50,7 @@ impl State {
         let file = file_for(root, &owner)?;
         // Regular files only, bounded, never blocking (the owner could put
         // a FIFO there for root's doctor to hang on).
-        let text = match crate::cli::doctor::read_small(&file) {
+        let text = match crate::files::read_small(&file) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(State {

@@ -171,7 +171,7 @@ fn read_cache(file: &Path, root: &Path, key: u64) -> Option<Tree> {
     if !meta.is_file() || meta.uid() != nix::unistd::Uid::effective().as_raw() {
         return None;
     }
-    let text = crate::cli::doctor::read_small(file).ok()?;
+    let text = crate::files::read_small(file).ok()?;
     let entry: Entry = serde_json::from_str(&text).ok()?;
     if entry.root != root || entry.key != format!("{key:016x}") {
         return None;

@@ -73,7 +73,7 @@ pub fn read(root: &Path) -> Result<Tree, String> {
     let dir = root.join(CLI_DIR);
     let main_file = dir.join("main.rb");
     // read_small: regular files only, at most 1 MiB, never blocks on a FIFO.
-    let main_text = crate::cli::doctor::read_small(&main_file)
+    let main_text = crate::files::read_small(&main_file)
         .map_err(|e| format!("cannot read {}: {e}", main_file.display()))?;
     let entries =
         std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
@@ -89,7 +89,7 @@ pub fn read(root: &Path) -> Result<Tree, String> {
     parse_into(&main_text, &mut world);
     for file in &files {
         // A file that cannot be read is one group fewer, not a failure.
-        if let Ok(text) = crate::cli::doctor::read_small(file) {
+        if let Ok(text) = crate::files::read_small(file) {
             parse_into(&text, &mut world);
         }
     }
@@ -604,7 +604,7 @@ impl Reader<'_> {
                 .join("app/models")
                 .join(format!("{}.rb", underscore(model)));
             let mut world = World::default();
-            if let Ok(text) = crate::cli::doctor::read_small(&file) {
+            if let Ok(text) = crate::files::read_small(&file) {
                 parse_into(&text, &mut world);
             }
             self.models.insert(model.to_owned(), world);

@@ -16,7 +16,7 @@
 use std::path::Path;
 
 use super::requirements::{self, DB_RAKE};
-use super::{Check, Status, read_small};
+use super::{Check, Status};
 use crate::database::{Pooler, lock, migrations};
 use crate::guards::pgbouncer::{self, FoundBy, Route, endpoint};
 use crate::guards::{Level, lock as lock_guard};
@@ -165,7 +165,7 @@ fn let_it_ask(route: &Route) -> String {
 fn postgresql_version(route: &Route, root: &Path) -> Check {
     const ID: &str = "postgresql-version";
     let file = root.join(DB_RAKE);
-    let minimum = match read_small(&file) {
+    let minimum = match crate::files::read_small(&file) {
         Ok(text) => requirements::postgresql_minimum(&text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {

@@ -49,37 +49,6 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Files doctor reads are small; anything larger is not what it expects.
-const MAX_READ: u64 = 1024 * 1024;
-
-/// Reads a small text file without blocking on a FIFO or device and
-/// without reading past [`MAX_READ`] bytes. A device is never even opened
-/// (opening some acts: a watchdog arms, a tape rewinds): the path must name
-/// a regular file before it is opened, and still after.
-pub fn read_small(path: &Path) -> std::io::Result<String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if !fs::metadata(path)?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    if meta.len() > MAX_READ {
-        return Err(std::io::Error::other(format!(
-            "larger than {} KiB",
-            MAX_READ / 1024
-        )));
-    }
-    let mut text = Vec::new();
-    file.take(MAX_READ).read_to_end(&mut text)?;
-    Ok(String::from_utf8_lossy(&text).into_owned())
-}
-
 /// How long `ruby` or `node` may take to print its version.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -343,7 +312,7 @@ fn version(root: &Path) -> Check {
     let file = root.join("lib/mastodon/version.rb");
     let fix = "Check that the checkout is complete: `git status` in the install, and \
                `git checkout vX.Y.Z` of the release you mean to run.";
-    match read_small(&file) {
+    match crate::files::read_small(&file) {
         Err(e) => Check::new(
             ID,
             Status::Warn,
@@ -353,7 +322,7 @@ fn version(root: &Path) -> Check {
             ),
         )
         .fix(fix),
-        Ok(text) => match parse_version_rb(&text) {
+        Ok(text) => match crate::release::parse_version_rb(&text) {
             Some(v) => Check::new(
                 ID,
                 Status::Ok,
@@ -371,81 +340,6 @@ fn version(root: &Path) -> Check {
             .fix(fix),
         },
     }
-}
-
-/// The version `lib/mastodon/version.rb` defines: `4.3.0`, `4.4.0-alpha.2`,
-/// or for old releases `[major, minor, patch, pre].compact.join('.') + flags`.
-/// Only literal method bodies count; anything computed is ignored.
-pub fn parse_version_rb(text: &str) -> Option<String> {
-    let number = |name| method_body(text, name)?.parse::<u64>().ok();
-    let (major, minor, patch) = (number("major")?, number("minor")?, number("patch")?);
-    let mut version = format!("{major}.{minor}.{patch}");
-    let literal = |name| method_body(text, name).and_then(ruby_literal);
-    if method_body(text, "default_prerelease").is_some() {
-        // Mastodon ≥ 4.2: `prerelease` is the environment's or the default.
-        let pre = literal("prerelease").or_else(|| literal("default_prerelease"));
-        if let Some(pre) = pre.filter(|p| !p.is_empty()) {
-            version.push('-');
-            version.push_str(&pre);
-        }
-    } else {
-        if let Some(pre) = literal("pre").filter(|p| !p.is_empty()) {
-            version.push('.');
-            version.push_str(&pre);
-        }
-        if let Some(flags) = literal("flags") {
-            version.push_str(&flags);
-        }
-    }
-    Some(version)
-}
-
-/// The first line of `def name … end`, or the body of a one-line form
-/// (`def name; 4; end`, `def name = 4`).
-fn method_body<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        let Some(rest) = line.trim().strip_prefix("def ") else {
-            continue;
-        };
-        let Some(after) = rest.trim_start().strip_prefix(name) else {
-            continue;
-        };
-        let after = after.strip_prefix("()").unwrap_or(after).trim();
-        if after.is_empty() || after.starts_with('#') {
-            return lines
-                .map(str::trim)
-                .find(|l| !l.is_empty() && !l.starts_with('#'));
-        }
-        if let Some(body) = after.strip_prefix('=') {
-            return Some(body.trim());
-        }
-        if let Some(body) = after.strip_prefix(';') {
-            let body = body.trim();
-            let body = body.strip_suffix("end").unwrap_or(body).trim_end();
-            return Some(body.strip_suffix(';').unwrap_or(body).trim());
-        }
-        // `def major_version`: another method.
-    }
-    None
-}
-
-/// A quoted string, `nil` (empty) or a number; None for anything computed.
-fn ruby_literal(body: &str) -> Option<String> {
-    let body = body.trim();
-    if body == "nil" {
-        return Some(String::new());
-    }
-    for quote in ['\'', '"'] {
-        if let Some(inner) = body
-            .strip_prefix(quote)
-            .and_then(|b| b.strip_suffix(quote))
-            .filter(|inner| !inner.contains(quote))
-        {
-            return Some(inner.to_owned());
-        }
-    }
-    (!body.is_empty() && body.bytes().all(|b| b.is_ascii_digit())).then(|| body.to_owned())
 }
 
 /// Who runs Mastodon's commands: the user guard's own verdict. As root on an
@@ -497,7 +391,7 @@ fn ruby(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
     let rbenv = "with rbenv, add `eval \"$(rbenv init -)\"` to ~/.bashrc so ~/.rbenv/shims \
                  comes first on PATH, then open a new shell";
     let file = root.map(|r| r.join(".ruby-version"));
-    let read = file.as_deref().map(read_small);
+    let read = file.as_deref().map(crate::files::read_small);
     if let (Some(file), Some(Err(e))) = (&file, &read)
         && e.kind() != std::io::ErrorKind::NotFound
     {
@@ -613,7 +507,7 @@ fn node(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
     let package = root.map(|r| r.join("package.json"));
     let engines: Result<Option<String>, String> = match &package {
         None => Ok(None),
-        Some(file) => match read_small(file) {
+        Some(file) => match crate::files::read_small(file) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(format!("cannot read {}: {e}", file.display())),
             Ok(text) => serde_json::from_str::<Value>(&text)
@@ -1087,35 +981,6 @@ pub(crate) fn run_with_timeout(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const UPSTREAM: &str = "# frozen_string_literal: true\n\nmodule Mastodon\n  module Version\n    \
-        module_function\n\n    def major\n      4\n    end\n\n    def minor\n      4\n    end\n\n    \
-        def patch\n      0\n    end\n\n    def default_prerelease\n      'alpha.2'\n    end\n\n    \
-        def prerelease\n      version_configuration[:prerelease].presence || default_prerelease\n    \
-        end\n  end\nend\n";
-
-    #[test]
-    fn upstream_version_rb_gives_version_and_prerelease() {
-        assert_eq!(parse_version_rb(UPSTREAM).as_deref(), Some("4.4.0-alpha.2"));
-        let release = UPSTREAM.replace("'alpha.2'", "''");
-        assert_eq!(parse_version_rb(&release).as_deref(), Some("4.4.0"));
-    }
-
-    #[test]
-    fn old_version_rb_with_pre_and_flags_is_read() {
-        let old = "def major\n 2\nend\ndef minor\n 9\nend\ndef patch\n 3\nend\n\
-                   def pre\n nil\nend\ndef flags\n 'rc1'\nend\n";
-        assert_eq!(parse_version_rb(old).as_deref(), Some("2.9.3rc1"));
-    }
-
-    #[test]
-    fn one_line_methods_and_lookalike_names_are_handled() {
-        let text = "def kmyblue_major\n 5\nend\ndef major_x; 9; end\ndef major; 4; end\n\
-                    def minor = 2\ndef patch\n  # the patch\n  12\nend\n";
-        assert_eq!(parse_version_rb(text).as_deref(), Some("4.2.12"));
-        assert_eq!(parse_version_rb("def major\n 4\nend\n"), None);
-        assert_eq!(parse_version_rb("\u{fffd}garbage"), None);
-    }
 
     #[test]
     fn engines_ranges_of_every_supported_shape() {

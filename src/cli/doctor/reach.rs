@@ -243,7 +243,7 @@ fn secure_path() -> (Option<String>, String) {
         names.sort();
         files.extend(names);
     }
-    let Ok(main) = crate::cli::doctor::read_small("/etc/sudoers".as_ref()) else {
+    let Ok(main) = crate::files::read_small("/etc/sudoers".as_ref()) else {
         return (
             Some(DEBIAN_SECURE_PATH.to_owned()),
             "Debian's default; /etc/sudoers is readable by root only".to_owned(),
@@ -254,7 +254,7 @@ fn secure_path() -> (Option<String>, String) {
         let text = if i == 0 {
             main.clone()
         } else {
-            crate::cli::doctor::read_small(file).unwrap_or_default()
+            crate::files::read_small(file).unwrap_or_default()
         };
         for line in text.lines() {
             let words: Vec<&str> = line.split_whitespace().collect();

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use super::{Check, Status, read_small};
+use super::{Check, Status};
 use crate::config::{Setting, Source};
 use crate::invocation::Invocation;
 
@@ -74,7 +74,7 @@ enum Found<'a> {
 pub fn encryption_keys(inv: &Invocation, root: &Path, owner: Option<&str>) -> Check {
     const ID: &str = "encryption-keys";
     let file = root.join(INITIALIZER);
-    let text = match read_small(&file) {
+    let text = match crate::files::read_small(&file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Check::new(
@@ -195,8 +195,8 @@ pub fn encryption_keys(inv: &Invocation, root: &Path, owner: Option<&str>) -> Ch
     if !missing.is_empty() {
         // From 4.4 on the generator itself refuses while any key is set,
         // unless IGNORE_ALREADY_SET_SECRETS=true (upstream lib/tasks/db.rake).
-        let refuses =
-            read_small(&root.join(DB_RAKE)).is_ok_and(|t| t.contains("IGNORE_ALREADY_SET_SECRETS"));
+        let refuses = crate::files::read_small(&root.join(DB_RAKE))
+            .is_ok_and(|t| t.contains("IGNORE_ALREADY_SET_SECRETS"));
         return Check::new(
             ID,
             Status::Fail,

@@ -322,20 +322,12 @@ pub fn version_at(root: &Path, commit: &str) -> Result<Version, String> {
             .ok()
             .flatten()
             .ok_or_else(|| format!("the checkout's owner, uid {owner}, has no user entry"))?;
-        let groups = std::ffi::CString::new(user.name.clone())
-            .ok()
-            .and_then(|n| nix::unistd::getgrouplist(&n, user.gid).ok())
-            .unwrap_or_else(|| vec![user.gid]);
-        let (uid, gid) = (user.uid, user.gid);
+        let owner = crate::guards::user::RunAs::from_user(&user);
         cmd.env("HOME", &user.dir);
-        // SAFETY: between fork and exec only async-signal-safe calls.
+        // SAFETY: between fork and exec only async-signal-safe calls
+        // (setgroups, setgid, setuid).
         unsafe {
-            cmd.pre_exec(move || {
-                nix::unistd::setgroups(&groups)?;
-                nix::unistd::setgid(gid)?;
-                nix::unistd::setuid(uid)?;
-                Ok(())
-            });
+            cmd.pre_exec(move || owner.drop_privileges());
         }
     }
     let (status, stdout, stderr) = crate::cli::doctor::run_with_timeout(cmd, GIT_TIMEOUT)

@@ -162,10 +162,7 @@ impl AsOwner {
                     root.display()
                 )
             })?;
-        let groups = std::ffi::CString::new(user.name.clone())
-            .ok()
-            .and_then(|n| nix::unistd::getgrouplist(&n, user.gid).ok())
-            .unwrap_or_else(|| vec![user.gid]);
+        let groups = crate::guards::user::RunAs::from_user(&user).groups;
         let saved = (
             Gid::effective(),
             nix::unistd::getgroups()

@@ -34,6 +34,20 @@ pub struct RunAs {
 }
 
 impl RunAs {
+    /// `user`, with the groups the password and group databases give it.
+    pub fn from_user(user: &User) -> RunAs {
+        let groups = CString::new(user.name.clone())
+            .ok()
+            .and_then(|name| nix::unistd::getgrouplist(&name, user.gid).ok())
+            .unwrap_or_else(|| vec![user.gid]);
+        RunAs {
+            name: user.name.clone(),
+            uid: user.uid,
+            gid: user.gid,
+            groups,
+        }
+    }
+
     /// Drops privileges in this process: groups, then gid, then uid (after
     /// setuid the others are no longer allowed). Called in the child between
     /// fork and exec, or in the shim right before exec.
@@ -195,10 +209,6 @@ pub fn for_root(root: &Root, env: &Env) -> Option<Verdict> {
             ),
         ));
     };
-    let groups = CString::new(user.name.clone())
-        .ok()
-        .and_then(|name| nix::unistd::getgrouplist(&name, user.gid).ok())
-        .unwrap_or_else(|| vec![user.gid]);
     let mut verdict = Verdict::new(
         ID,
         Level::Notice,
@@ -208,12 +218,7 @@ pub fn for_root(root: &Root, env: &Env) -> Option<Verdict> {
             root.dir.display()
         ),
     )
-    .change(Change::RunAs(RunAs {
-        name: user.name.clone(),
-        uid: user.uid,
-        gid: user.gid,
-        groups,
-    }))
+    .change(Change::RunAs(RunAs::from_user(&user)))
     .change(Change::SetEnv("HOME", user.dir.clone().into()))
     .change(Change::SetEnv("USER", user.name.clone().into()))
     .change(Change::SetEnv("LOGNAME", user.name.clone().into()));

@@ -109,20 +109,7 @@ impl Lexer<'_> {
 
     fn push(&mut self, tok: Tok) {
         let after_dot = self.last_dot;
-        self.last_value = match &tok {
-            Tok::Ident(s) => {
-                !KEYWORDS.contains(&s.as_str()) || VALUE_KEYWORDS.contains(&s.as_str()) || after_dot
-            }
-            Tok::Const(_)
-            | Tok::Var
-            | Tok::Sym(_)
-            | Tok::Str(_)
-            | Tok::Words(_)
-            | Tok::Num(_)
-            | Tok::Regex => true,
-            Tok::Punct(p) => matches!(*p, ")" | "]" | "}"),
-            _ => false,
-        };
+        self.last_value = ends_value(&tok, after_dot);
         self.last_ident = matches!(&tok, Tok::Ident(s) if !KEYWORDS.contains(&s.as_str()));
         self.last_dot = matches!(tok, Tok::Punct("." | "&." | "::"));
         self.out.push(Token {
@@ -592,5 +579,25 @@ impl Lexer<'_> {
                 }
             }
         }
+    }
+}
+
+/// Whether `tok` ends a value (so that what follows is an operator, not the
+/// start of an expression): a name that is no keyword (or a method name
+/// after `.`), a literal, or a closing bracket.
+pub(super) fn ends_value(tok: &Tok, after_dot: bool) -> bool {
+    match tok {
+        Tok::Ident(s) => {
+            after_dot || !KEYWORDS.contains(&s.as_str()) || VALUE_KEYWORDS.contains(&s.as_str())
+        }
+        Tok::Const(_)
+        | Tok::Var
+        | Tok::Sym(_)
+        | Tok::Str(_)
+        | Tok::Words(_)
+        | Tok::Num(_)
+        | Tok::Regex => true,
+        Tok::Punct(p) => matches!(*p, ")" | "]" | "}"),
+        _ => false,
     }
 }

@@ -2,7 +2,7 @@
 //! (`desc`, `option`, `def`, `private`, `no_commands`, `subcommand`, …),
 //! every other body skipped to its `end`, into a [`World`].
 
-use super::lex::{KEYWORDS, Tok, Token, VALUE_KEYWORDS, lex};
+use super::lex::{Tok, Token, lex};
 use super::{Event, MAX_DEPTH, RawOpt, Ref, Values, World};
 use crate::tootctl_tree::OptKind;
 
@@ -572,22 +572,7 @@ impl Parser<'_> {
         let Some(prev) = i.checked_sub(1).and_then(|p| self.t.get(p)) else {
             return false;
         };
-        match &prev.tok {
-            Tok::Ident(s) => {
-                prev.after_dot
-                    || !KEYWORDS.contains(&s.as_str())
-                    || VALUE_KEYWORDS.contains(&s.as_str())
-            }
-            Tok::Const(_)
-            | Tok::Var
-            | Tok::Sym(_)
-            | Tok::Str(_)
-            | Tok::Words(_)
-            | Tok::Num(_)
-            | Tok::Regex => true,
-            Tok::Punct(p) => matches!(*p, ")" | "]" | "}"),
-            _ => false,
-        }
+        super::lex::ends_value(&prev.tok, prev.after_dot)
     }
 
     /// Inside a block whose opener was passed: to just past its `end`.

@@ -10,7 +10,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::harness::World;
+use crate::harness::{World, copy_tree};
 
 const SHELLS: [(&str, &str); 3] = [
     ("bash", "tootguard.bash"),
@@ -608,19 +608,6 @@ fn upstream_root(tag: &str) -> World {
         .join(format!("mastodon-{tag}"));
     copy_tree(&from, &w.root);
     w
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 const VERSIONED_LINES: [&str; 2] = ["tootctl email_domain_blocks add --a", "tootctl feeds "];

@@ -65,7 +65,7 @@ impl Setup {
         // checked out (nothing ran before it).
         fake_fresh_clone(&w.root);
         // tootctl's own commands, for completion: upstream 4.5.0's.
-        copy_dir(
+        crate::harness::copy_tree(
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/upstream/mastodon-v4.5.0/lib/mastodon/cli"),
             &w.root.join("lib/mastodon/cli"),
@@ -146,15 +146,6 @@ impl Setup {
         let out = cmd.args(["doctor", "--json"]).run();
         let json = out.json();
         (out.code(), json.as_array().unwrap().clone())
-    }
-}
-
-/// Copies the files of `from` (one level) into `to`.
-pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
 

@@ -20,12 +20,59 @@ pub const SHIMS: [&str; 5] = ["rails", "rake", "tootctl", "ruby", "bundle"];
 
 /// The tootguard binary under test (the command line).
 pub fn tootguard() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_tootguard"))
+    binaries().join("tootguard")
 }
 
 /// The shim binary under test: what `tootguard install` links shims to.
 pub fn shim_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_tootguard-shim"))
+    binaries().join("tootguard-shim")
+}
+
+/// Where the binaries under test are run from: where cargo built them,
+/// unless that is somewhere tootguard rightly distrusts or the tests' own
+/// users cannot reach — a checkout cloned into `mktemp -d` (0700, below
+/// the world-writable /tmp). Then both are linked (or copied) together
+/// into a directory of their own in the tests' base, once per run.
+fn binaries() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let built = Path::new(env!("CARGO_BIN_EXE_tootguard"))
+            .parent()
+            .expect("a binary in a directory")
+            .to_path_buf();
+        let me = nix::unistd::Uid::effective().as_raw();
+        let fit = built.ancestors().all(|dir| {
+            use std::os::unix::fs::MetadataExt;
+            fs::metadata(dir).is_ok_and(|m| {
+                (m.uid() == 0 || m.uid() == me) && m.mode() & 0o022 == 0 && m.mode() & 0o001 != 0
+            })
+        });
+        if fit {
+            return built;
+        }
+        let base = test_base();
+        // Directories an earlier run left (its process is gone).
+        for entry in fs::read_dir(base).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name
+                .strip_prefix("bin-")
+                .and_then(|p| p.parse::<i32>().ok())
+                && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
+            {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = base.join(format!("bin-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        for name in ["tootguard", "tootguard-shim"] {
+            let (from, to) = (built.join(name), dir.join(name));
+            if !to.exists() && fs::hard_link(&from, &to).is_err() {
+                fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+            }
+        }
+        dir
+    })
 }
 
 /// A recorder: saves `$@` (NUL-separated, byte-exact), the environment and

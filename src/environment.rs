@@ -89,6 +89,53 @@ impl<K: Into<OsString>, V: Into<OsString>> FromIterator<(K, V)> for Env {
     }
 }
 
+/// Changes to an environment, one per variable in the order last made: a
+/// new value, or `None` to remove it. What a command's guards ask for, what
+/// a plan makes before exec, and what `explain` and `upgrade` show are all
+/// this one shape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnvChanges(Vec<(&'static str, Option<OsString>)>);
+
+impl EnvChanges {
+    /// Sets (or, with `None`, removes) `name`, replacing an earlier change to it.
+    pub fn set(&mut self, name: &'static str, value: Option<OsString>) {
+        self.0.retain(|(n, _)| *n != name);
+        self.0.push((name, value));
+    }
+
+    /// The change to `name`, if there is one: `Some(None)` is a removal.
+    pub fn get(&self, name: &str) -> Option<&Option<OsString>> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(&'static str, Option<OsString>)> {
+        self.0.iter()
+    }
+
+    /// Makes the changes in `env`.
+    pub fn apply_to(&self, env: &mut Env) {
+        for (name, value) in &self.0 {
+            match value {
+                Some(value) => env.insert(*name, value.clone()),
+                None => env.remove(name),
+            }
+        }
+    }
+
+    /// The changes as they may be shown: secrets as `***`.
+    pub fn shown(&self) -> Vec<(&'static str, Option<String>)> {
+        self.0
+            .iter()
+            .map(|(name, value)| {
+                let value = value
+                    .as_ref()
+                    .map(|v| crate::redact::value(name, &v.to_string_lossy()));
+                (*name, value)
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +165,24 @@ mod tests {
         // The process itself is untouched.
         assert_eq!(std::env::var_os("TOOTGUARD_ENVIRONMENT_TEST"), None);
         assert_eq!(env.get("PATH"), std::env::var_os("PATH"));
+    }
+
+    #[test]
+    fn a_later_change_to_a_variable_replaces_the_earlier_one_in_last_made_order() {
+        let mut changes = EnvChanges::default();
+        changes.set("A", Some("1".into()));
+        changes.set("B", None);
+        changes.set("A", None);
+        let names: Vec<_> = changes.iter().map(|(n, v)| (*n, v.clone())).collect();
+        assert_eq!(names, vec![("B", None), ("A", None)]);
+        assert_eq!(changes.get("A"), Some(&None));
+        assert_eq!(changes.get("C"), None);
+
+        let mut env: Env = [("A", "0"), ("B", "0"), ("C", "0")].into_iter().collect();
+        changes.set("C", Some("2".into()));
+        changes.apply_to(&mut env);
+        assert_eq!(env.get("A"), None);
+        assert_eq!(env.get("B"), None);
+        assert_eq!(env.get("C"), Some("2".into()));
     }
 }

@@ -13,6 +13,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::environment::EnvChanges;
 use crate::exit::{Failure, NOT_EXECUTABLE, NOT_FOUND};
 use crate::guards::Change;
 use crate::guards::user::RunAs;
@@ -33,7 +34,7 @@ pub struct Plan {
     /// Changes to the environment this process started with (the child
     /// inherits the rest), one per variable: a new value, or `None` to
     /// remove it. Only changes, so the hot path copies no environment.
-    pub env: Vec<(&'static str, Option<OsString>)>,
+    pub env: EnvChanges,
     /// A new working directory, when a guard asked for one.
     pub cwd: Option<PathBuf>,
     /// Another user to run as (the install's owner, when tootguard runs as root).
@@ -47,7 +48,7 @@ impl Plan {
             interpreter: None,
             argv0,
             args,
-            env: Vec::new(),
+            env: EnvChanges::default(),
             cwd: None,
             run_as: None,
         }
@@ -70,15 +71,14 @@ impl Plan {
     }
 
     pub fn set_env(&mut self, name: &'static str, value: Option<OsString>) {
-        self.env.retain(|(n, _)| *n != name);
-        self.env.push((name, value));
+        self.env.set(name, value);
     }
 
     /// The value `name` will have for the program: the plan's change, else
     /// `env`'s value.
     pub fn var(&self, env: &Env, name: &str) -> Option<OsString> {
-        match self.env.iter().find(|(n, _)| *n == name) {
-            Some((_, value)) => value.clone(),
+        match self.env.get(name) {
+            Some(value) => value.clone(),
             None => env.get(name),
         }
     }
@@ -86,7 +86,7 @@ impl Plan {
     /// The command, ready to spawn as a child.
     pub fn command(&self) -> Command {
         let mut cmd = self.command_inheriting_env();
-        for (name, value) in &self.env {
+        for (name, value) in self.env.iter() {
             match value {
                 Some(value) => cmd.env(name, value),
                 None => cmd.env_remove(name),
@@ -158,17 +158,7 @@ pub fn runs_on_env_ruby(program: &Path) -> bool {
 
 /// Applies the environment part of `changes` to `env`.
 pub fn apply_env(env: &mut Env, changes: &[Change]) {
-    for change in changes {
-        match change {
-            Change::SetEnv(name, value) => {
-                env.insert(*name, value.clone());
-            }
-            Change::UnsetEnv(name) => {
-                env.remove(name);
-            }
-            Change::Chdir(_) | Change::RunAs(_) => {}
-        }
-    }
+    crate::guards::env_changes(changes).apply_to(env);
 }
 
 /// Replaces this process with the plan's program. Returns only on failure.
@@ -177,7 +167,7 @@ pub fn apply_env(env: &mut Env, changes: &[Change]) {
 /// the program then inherits as it is: a `Command` with changes would copy
 /// the whole environment first, a third of the shim's own work.
 pub fn exec(plan: &Plan) -> anyhow::Error {
-    for (name, value) in &plan.env {
+    for (name, value) in plan.env.iter() {
         // SAFETY: the shim is single-threaded when it gets here (the only
         // thread a guard starts, the resolver, is joined once it answers,
         // and without an answer the migration is blocked before exec), and

@@ -17,6 +17,7 @@ mod backup;
 mod cli;
 mod complete;
 mod config;
+mod context;
 mod database;
 mod environment;
 mod exec;

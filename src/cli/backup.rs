@@ -169,14 +169,8 @@ fn as_owner(root: &Root, env: &Env, args: Vec<std::ffi::OsString>) -> anyhow::Re
 
 /// What the backup does not hold, with the docs' commands for it.
 fn not_covered(root: &Root, env: &Env) -> String {
-    let inv = crate::invocation::Invocation::new(
-        Tool::Rails,
-        Vec::new(),
-        root.dir.clone(),
-        env.clone(),
-        Some(root.clone()),
-    );
-    let on_s3 = inv
+    let context = crate::context::Context::new(root.dir.clone(), env.clone(), Some(root.clone()));
+    let on_s3 = context
         .setting("S3_ENABLED")
         .ok()
         .flatten()

@@ -270,7 +270,7 @@ impl Explanation {
                 .map(|p| p.to_string_lossy().into_owned()),
             "args": self.shown_args(),
             "mastodon_root": root.map(|r| r.dir.to_string_lossy().into_owned()),
-            "production": self.inv().is_some_and(Invocation::is_production),
+            "production": self.inv().is_some_and(|inv| inv.is_production()),
             "cwd": self.cwd().to_string_lossy(),
             "env": env,
             "checks": checks,

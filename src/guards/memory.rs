@@ -10,6 +10,7 @@
 //! refusal also says how to clear it.
 
 use super::{Level, Verdict};
+use crate::context::Context;
 use crate::invocation::Invocation;
 use crate::settings;
 
@@ -55,16 +56,20 @@ pub fn measure(env: &settings::Env) -> Result<Memory, String> {
 }
 
 pub fn check(inv: &Invocation) -> Option<Verdict> {
-    if !inv.runs_any_task(&["assets:precompile"]) {
-        return None;
-    }
-    let (required, unread) = match required_mb(inv) {
+    inv.runs_any_task(&["assets:precompile"])
+        .then(|| verdict(inv))
+}
+
+/// What the guard would say before an assets:precompile here (doctor asks
+/// this without one).
+pub fn verdict(context: &Context) -> Verdict {
+    let (required, unread) = match required_mb(context) {
         Ok(found) => found,
-        Err(message) => return Some(Verdict::new(ID, Level::Block, message)),
+        Err(message) => return Verdict::new(ID, Level::Block, message),
     };
-    let path = settings::meminfo_path(&inv.env);
-    let verdict = match measure(&inv.env) {
-        Ok(memory) => judge(memory, required, settings::force(&inv.env)),
+    let path = settings::meminfo_path(&context.env);
+    let verdict = match measure(&context.env) {
+        Ok(memory) => judge(memory, required, settings::force(&context.env)),
         Err(why) => Verdict::new(
             ID,
             Level::Warn,
@@ -78,7 +83,7 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
     };
     // The .env files could not be read: say so, but judge memory anyway —
     // a broken unrelated line must not stop a precompile.
-    Some(match unread {
+    match unread {
         Some(why) if verdict.level < Level::Warn => Verdict {
             level: Level::Warn,
             message: format!("{} ({why})", verdict.message),
@@ -89,7 +94,7 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
             ..verdict
         },
         None => verdict,
-    })
+    }
 }
 
 /// The verdict for `memory` against `required` MiB.
@@ -153,12 +158,12 @@ pub fn swap_fix(size_gb: u64) -> String {
 /// `TOOTGUARD_PRECOMPILE_MIN_MB` from the environment or the `.env*` files,
 /// and, when the files cannot be read, why (the environment and the default
 /// still apply). Only a value that is not a number is an error.
-pub fn required_mb(inv: &Invocation) -> Result<(u64, Option<String>), String> {
+pub fn required_mb(context: &Context) -> Result<(u64, Option<String>), String> {
     const NAME: &str = "TOOTGUARD_PRECOMPILE_MIN_MB";
-    let (found, unread) = match inv.setting(NAME) {
+    let (found, unread) = match context.setting(NAME) {
         Ok(found) => (found, None),
         Err(e) => {
-            let from_env = inv
+            let from_env = context
                 .var(NAME)
                 .map(|v| (v.to_string_lossy().into_owned(), "environment".to_owned()));
             let why =

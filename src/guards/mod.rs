@@ -15,6 +15,7 @@ pub mod workdir;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::environment::EnvChanges;
 use crate::invocation::Invocation;
 
 /// How serious a verdict is. Ordered: `Block` is the worst.
@@ -91,25 +92,25 @@ impl Verdict {
     }
 }
 
+/// The environment part of `changes`: the last change per variable.
+pub fn env_changes<'a>(changes: impl IntoIterator<Item = &'a Change>) -> EnvChanges {
+    let mut out = EnvChanges::default();
+    for change in changes {
+        match change {
+            Change::SetEnv(name, value) => out.set(name, Some(value.clone())),
+            Change::UnsetEnv(name) => out.set(name, None),
+            Change::Chdir(_) | Change::RunAs(_) => {}
+        }
+    }
+    out
+}
+
 /// The environment part of `changes` as it may be shown: the last change
 /// per variable, in order — a value (secrets as `***`) or `None` for removal.
 pub fn shown_env_changes<'a>(
     changes: impl IntoIterator<Item = &'a Change>,
 ) -> Vec<(&'static str, Option<String>)> {
-    let mut out: Vec<(&'static str, Option<String>)> = Vec::new();
-    for change in changes {
-        let (name, value) = match change {
-            Change::SetEnv(name, value) => (
-                *name,
-                Some(crate::redact::value(name, &value.to_string_lossy())),
-            ),
-            Change::UnsetEnv(name) => (*name, None),
-            Change::Chdir(_) | Change::RunAs(_) => continue,
-        };
-        out.retain(|(n, _)| *n != name);
-        out.push((name, value));
-    }
-    out
+    env_changes(changes).shown()
 }
 
 type Guard = fn(&Invocation) -> Option<Verdict>;

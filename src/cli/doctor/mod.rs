@@ -8,6 +8,13 @@
 //! and says `ok`, `warn` or `fail` with the exact fix. Where a guard already
 //! decides the question (memory, the configuration reader), the check asks
 //! it rather than deciding again. `upgrade`'s preflight is [`checks`].
+//!
+//! This file holds what a check is, the list of checks in their order and
+//! the text and JSON renderers. The checks live by what they look at:
+//! `reach` (shims, sudo, cron), `install` (root, version, user), `path`
+//! (upgrade-path), `runtime` (ruby, node, memory; `engines` reads node's
+//! range), `config` (config, db-password, shell-env), `requirements`
+//! (encryption-keys), `db` (the database rows) and `completion`.
 
 mod completion;
 pub use completion::ID as COMPLETION;

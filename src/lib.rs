@@ -27,6 +27,7 @@ mod guards;
 mod invocation;
 mod launch;
 mod marker;
+mod process;
 mod quote;
 mod redact;
 #[doc(hidden)]

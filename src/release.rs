@@ -330,8 +330,8 @@ pub fn version_at(root: &Path, commit: &str) -> Result<Version, String> {
             cmd.pre_exec(move || owner.drop_privileges());
         }
     }
-    let (status, stdout, stderr) = crate::cli::doctor::run_with_timeout(cmd, GIT_TIMEOUT)
-        .map_err(|e| format!("git show: {e}"))?;
+    let (status, stdout, stderr) =
+        crate::process::run_with_timeout(cmd, GIT_TIMEOUT).map_err(|e| format!("git show: {e}"))?;
     if !status.success() {
         let why = String::from_utf8_lossy(&stderr);
         let why = why.lines().next().unwrap_or("").trim();

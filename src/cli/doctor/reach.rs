@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{Check, Status, run_with_timeout};
+use super::{Check, Status};
 use crate::cli::install::{self, SYSTEM_DIR, export_path_line, is_rbenv_shims, spellings_of};
 use crate::invocation::{Shim, Tool};
+use crate::process::run_with_timeout;
 use crate::quote::word as quote;
 use crate::resolve::{self, SelfId};
 use crate::settings::Env;

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::libc;
 
-/// Measured rounds (each runs every case once); at least 500 by the brief.
+/// Measured rounds (each runs every case once); `TOOTGUARD_BENCH_ROUNDS` sets another number.
 const DEFAULT_ROUNDS: usize = 1000;
 /// Rounds run first and thrown away (page cache, CPU frequency).
 const WARMUP_ROUNDS: usize = 50;

@@ -23,7 +23,9 @@ use crate::invocation::Invocation;
 pub const ID: &str = "pgbouncer";
 pub const POST_DEPLOY_ID: &str = "post-deploy";
 
-/// Tasks that take the migration lock or run DDL (MASTODON.md).
+/// Tasks that take Rails' migration lock or run DDL, which Mastodon's docs say
+/// to run against PostgreSQL directly, not through PgBouncer
+/// (<https://docs.joinmastodon.org/admin/scaling/#pgbouncer>).
 pub const MIGRATION_TASKS: &[&str] = &[
     "db:migrate",
     "db:migrate:up",

@@ -97,19 +97,20 @@ impl Upgrade {
             }
             say(step, user.iter().chain(&verdicts))?;
             match step {
-                Step::PostMigrate if self.env.contains(SKIP_POST) => report::notice(&format!(
-                    "{SKIP_POST} is exported in this shell; the post-deployment migrations run \
-                     without it"
-                )),
-                Step::Restart => report::notice(&format!("running {}", command_line(&plan))),
-                _ => {}
-            }
-            match step {
                 Step::Precompile => self.precompile(&plan)?,
                 Step::Restart => {
+                    report::notice(&format!("running {}", command_line(&plan)));
                     child::run(step, &plan, self.args.json).map_err(|s| self.restart_failed(s))?;
                 }
-                _ => child::run(step, &plan, self.args.json)?,
+                _ => {
+                    if step == Step::PostMigrate && self.env.contains(SKIP_POST) {
+                        report::notice(&format!(
+                            "{SKIP_POST} is exported in this shell; the post-deployment \
+                             migrations run without it"
+                        ));
+                    }
+                    child::run(step, &plan, self.args.json)?;
+                }
             }
         }
         Ok(())

@@ -3,7 +3,7 @@
 //! replayed from.
 
 use super::values::{Val, hash_get};
-use crate::thor::{Event, RawOpt, Values};
+use crate::thor::world::{Event, RawOpt, Values};
 use crate::tootctl_tree::OptKind;
 
 /// A Thor class-level call, as the event Thor reacts to.

@@ -10,8 +10,9 @@ mod dsl;
 mod skip;
 mod values;
 
+use super::MAX_DEPTH;
 use super::lex::{Tok, Token, lex};
-use super::{Event, MAX_DEPTH, Ref, World};
+use super::world::{Event, Ref, World};
 use dsl::thor_call;
 use values::Val;
 

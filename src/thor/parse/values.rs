@@ -3,8 +3,9 @@
 //! literal: anything Ruby would compute reads as [`Val::Other`].
 
 use super::Parser;
+use crate::thor::MAX_DEPTH;
 use crate::thor::lex::Tok;
-use crate::thor::{MAX_DEPTH, Ref};
+use crate::thor::world::Ref;
 
 /// A value in a class-level call's arguments.
 #[derive(Clone, Debug)]

@@ -1,5 +1,5 @@
 //! `tootguard backup`: the database and `.env*` files of the install here,
-//! verified and private (see `backup.rs`), then what the backup holds, how
+//! verified and private (see `src/backup/`), then what the backup holds, how
 //! to restore it, and what it does not cover.
 //!
 //! As root on an install another user owns, it runs itself again as that

@@ -6,9 +6,9 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use crate::context::Context;
 use crate::resolve::Root;
 use crate::settings::Env;
+use crate::site::Site;
 
 /// Mastodon's three commands: what the guards look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,13 +97,13 @@ pub fn rake_assignment(arg: &str) -> Option<(&str, &str)> {
 }
 
 /// A Mastodon command as the guards see it, whatever spelling carried it:
-/// the tool and its arguments, in a [`Context`] (the place, the environment
+/// the tool and its arguments, in a [`Site`] (the place, the environment
 /// and the install it runs in), which it derefs to.
 pub struct Invocation {
     pub tool: Tool,
     /// The tool's own arguments (after `bundle exec rails`, `ruby bin/rails`).
     pub args: Vec<OsString>,
-    context: Context,
+    site: Site,
 }
 
 impl Invocation {
@@ -118,7 +118,7 @@ impl Invocation {
         Invocation {
             tool,
             args,
-            context: Context::with_assignments(cwd, env, root, assignments),
+            site: Site::with_assignments(cwd, env, root, assignments),
         }
     }
 
@@ -139,10 +139,10 @@ impl Invocation {
 }
 
 impl std::ops::Deref for Invocation {
-    type Target = Context;
+    type Target = Site;
 
-    fn deref(&self) -> &Context {
-        &self.context
+    fn deref(&self) -> &Site {
+        &self.site
     }
 }
 

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use super::{DIR_VARIABLE, Error, Options, human};
 use crate::environment::Env;
-use crate::invocation::Invocation;
 use crate::quote::word as quote;
+use crate::site::Site;
 
 /// The directory in the home of the user taking the backup, when neither
 /// `--dir` nor `TOOTGUARD_BACKUP_DIR` names one.
@@ -41,14 +41,14 @@ pub(super) fn make_backup_dir(dir: &Path, name: &str, numbered: bool) -> Result<
 /// `--dir`, else `TOOTGUARD_BACKUP_DIR` (environment or `.env*`), else
 /// `~/tootguard-backups` of the user taking it; never inside the install.
 pub(super) fn backup_dir(
-    inv: &Invocation,
+    site: &Site,
     env: &Env,
     cwd: &Path,
     options: &Options,
 ) -> Result<PathBuf, Error> {
     let given = match &options.dir {
         Some(dir) => Some(dir.clone()),
-        None => inv
+        None => site
             .setting(DIR_VARIABLE)?
             .map(|(v, _)| v)
             .filter(|v| !v.is_empty())
@@ -79,7 +79,7 @@ pub(super) fn backup_dir(
         }
     };
     let dir = normalize(&dir);
-    let root = root_canonical(&inv.cwd);
+    let root = root_canonical(&site.cwd);
     if dir.starts_with(&root) {
         return Err(format!(
             "{} is inside the Mastodon checkout {}: a backup there can be served to the web \

@@ -15,13 +15,13 @@ use crate::database::{Endpoint, SslMode};
 use crate::environment::Env;
 use crate::guards::Level;
 use crate::guards::pgbouncer::{self, endpoint as show_endpoint};
-use crate::invocation::Invocation;
+use crate::site::Site;
 
 /// Where `pg_dump` must connect: PostgreSQL itself, as the migration guard
 /// finds it, with Mastodon's credentials. Refused where a migration would
 /// be (a pooler whose server cannot be found).
-pub(super) fn target(inv: &Invocation) -> Result<(Endpoint, Option<String>, Vec<String>), Error> {
-    let route = pgbouncer::route(inv)?;
+pub(super) fn target(site: &Site) -> Result<(Endpoint, Option<String>, Vec<String>), Error> {
+    let route = pgbouncer::route(site)?;
     if let Some((message, fix)) = &route.refusal {
         return Err(format!(
             "not backing up through a connection pooler: {message} {fix}"

@@ -31,8 +31,8 @@ use std::time::SystemTime;
 use crate::database::{Endpoint, client};
 use crate::environment::Env;
 use crate::guards::pgbouncer::endpoint as show_endpoint;
-use crate::invocation::{Invocation, Tool};
 use crate::resolve::Root;
+use crate::site::Site;
 use dir::{backup_dir, check_space, make_backup_dir, make_private_dir, write_private};
 use dump::{run_pg_dump, target, tool, verify};
 use manifest::MANIFEST;
@@ -75,15 +75,9 @@ pub fn take(root: &Root, env: &Env, cwd: &Path, options: &Options) -> Result<Tak
     if keep == 0 {
         return Err("--keep 0 would remove the backup just taken; give 1 or more.".into());
     }
-    let inv = Invocation::new(
-        Tool::Rails,
-        vec!["db:migrate".into()],
-        root.dir.clone(),
-        env.clone(),
-        Some(root.clone()),
-    );
-    let dir = backup_dir(&inv, env, cwd, options)?;
-    let (target, sslmode, warnings) = target(&inv)?;
+    let site = Site::new(root.dir.clone(), env.clone(), Some(root.clone()));
+    let dir = backup_dir(&site, env, cwd, options)?;
+    let (target, sslmode, warnings) = target(&site)?;
     let shown = show_endpoint(&target.host, target.port);
     let database = target.dbname.clone().unwrap_or_default();
     let pg_dump = tool(env, "pg_dump")?;

@@ -169,8 +169,8 @@ fn as_owner(root: &Root, env: &Env, args: Vec<std::ffi::OsString>) -> anyhow::Re
 
 /// What the backup does not hold, with the docs' commands for it.
 fn not_covered(root: &Root, env: &Env) -> String {
-    let context = crate::context::Context::new(root.dir.clone(), env.clone(), Some(root.clone()));
-    let on_s3 = context
+    let site = crate::site::Site::new(root.dir.clone(), env.clone(), Some(root.clone()));
+    let on_s3 = site
         .setting("S3_ENABLED")
         .ok()
         .flatten()

@@ -117,7 +117,7 @@ impl Explanation {
             .inv
             .as_ref()
             .filter(|inv| pgbouncer::applies(inv))
-            .map(pgbouncer::route);
+            .map(|inv| pgbouncer::route(inv));
         Ok(Explanation {
             command,
             cwd,

@@ -23,8 +23,9 @@ use crate::database::client;
 use crate::exit::{BLOCKED, FAILURE, Failure, OK, USAGE};
 use crate::guards::lock::{Kind, describe, kind, migrating_here, who};
 use crate::guards::pgbouncer;
-use crate::invocation::{Invocation, Tool};
+use crate::invocation::Tool;
 use crate::settings::Env;
+use crate::site::Site;
 
 /// End a PgBouncer server connection left holding Rails' migration lock
 ///
@@ -51,8 +52,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
              (usually /home/mastodon/live), or set MASTODON_ROOT to it.",
         )
     })?;
-    let inv = Invocation::new(Tool::Rails, Vec::new(), cwd, env, Some(root));
-    let route = pgbouncer::route(&inv).map_err(|e| Failure::error(FAILURE, e))?;
+    let site = Site::new(cwd, env, Some(root));
+    let route = pgbouncer::route(&site).map_err(|e| Failure::error(FAILURE, e))?;
     if let Some((why, fix)) = &route.refusal {
         return Err(Failure::error(FAILURE, format!("{why} {fix}")));
     }

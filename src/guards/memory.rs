@@ -10,9 +10,9 @@
 //! refusal also says how to clear it.
 
 use super::{Level, Verdict};
-use crate::context::Context;
 use crate::invocation::Invocation;
 use crate::settings;
+use crate::site::Site;
 
 pub const ID: &str = "memory";
 /// MiB required when `TOOTGUARD_PRECOMPILE_MIN_MB` is not set.
@@ -62,14 +62,14 @@ pub fn check(inv: &Invocation) -> Option<Verdict> {
 
 /// What the guard would say before an assets:precompile here (doctor asks
 /// this without one).
-pub fn verdict(context: &Context) -> Verdict {
-    let (required, unread) = match required_mb(context) {
+pub fn verdict(site: &Site) -> Verdict {
+    let (required, unread) = match required_mb(site) {
         Ok(found) => found,
         Err(message) => return Verdict::new(ID, Level::Block, message),
     };
-    let path = settings::meminfo_path(&context.env);
-    let verdict = match measure(&context.env) {
-        Ok(memory) => judge(memory, required, settings::force(&context.env)),
+    let path = settings::meminfo_path(&site.env);
+    let verdict = match measure(&site.env) {
+        Ok(memory) => judge(memory, required, settings::force(&site.env)),
         Err(why) => Verdict::new(
             ID,
             Level::Warn,
@@ -158,12 +158,12 @@ pub fn swap_fix(size_gb: u64) -> String {
 /// `TOOTGUARD_PRECOMPILE_MIN_MB` from the environment or the `.env*` files,
 /// and, when the files cannot be read, why (the environment and the default
 /// still apply). Only a value that is not a number is an error.
-pub fn required_mb(context: &Context) -> Result<(u64, Option<String>), String> {
+pub fn required_mb(site: &Site) -> Result<(u64, Option<String>), String> {
     const NAME: &str = "TOOTGUARD_PRECOMPILE_MIN_MB";
-    let (found, unread) = match context.setting(NAME) {
+    let (found, unread) = match site.setting(NAME) {
         Ok(found) => (found, None),
         Err(e) => {
-            let from_env = context
+            let from_env = site
                 .var(NAME)
                 .map(|v| (v.to_string_lossy().into_owned(), "environment".to_owned()));
             let why =

@@ -7,14 +7,14 @@ use std::path::Path;
 use super::{Check, Status};
 use crate::config::SKIP_POST;
 use crate::guards;
-use crate::invocation::{Invocation, Tool};
 use crate::resolve::Root;
 use crate::settings::Env;
+use crate::site::Site;
 
 /// The `.env*` files read cleanly, as Mastodon's dotenv would read them.
-pub fn config(inv: &Invocation, root: &Path) -> Check {
+pub fn config(site: &Site, root: &Path) -> Check {
     const ID: &str = "config";
-    match inv.config() {
+    match site.config() {
         Ok(_) => {
             let present: Vec<&str> = crate::config::DOTENV_FILES
                 .into_iter()
@@ -23,18 +23,12 @@ pub fn config(inv: &Invocation, root: &Path) -> Check {
             // Only the files count here (`shell-env` reports an export), so
             // an exported SKIP_POST is taken out first — which means
             // reading the files again only when there is one.
-            let stripped = inv.env.contains(SKIP_POST).then(|| {
-                let mut env = inv.env.clone();
+            let stripped = site.env.contains(SKIP_POST).then(|| {
+                let mut env = site.env.clone();
                 env.remove(SKIP_POST);
-                Invocation::new(
-                    Tool::Rails,
-                    Vec::new(),
-                    inv.cwd.clone(),
-                    env,
-                    inv.root.clone(),
-                )
+                Site::new(site.cwd.clone(), env, site.root.clone())
             });
-            let files = stripped.as_ref().unwrap_or(inv);
+            let files = stripped.as_ref().unwrap_or(site);
             if let Some(source) = guards::pgbouncer::skip_post_in_file(files) {
                 return Check::new(
                     ID,
@@ -65,9 +59,9 @@ pub fn config(inv: &Invocation, root: &Path) -> Check {
 
 /// The database password is not one a reader could guess: 12 characters
 /// or more, and not the database user's or database's name. Never shown.
-pub fn db_password(inv: &Invocation) -> Check {
+pub fn db_password(site: &Site) -> Check {
     const ID: &str = "db-password";
-    let db = match inv.config().map(|c| c.database()) {
+    let db = match site.config().map(|c| c.database()) {
         Ok(Ok(db)) => db,
         _ => {
             return Check::new(

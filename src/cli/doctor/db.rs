@@ -20,7 +20,7 @@ use super::{Check, Status};
 use crate::database::{Pooler, lock, migrations};
 use crate::guards::pgbouncer::{self, FoundBy, Route, endpoint};
 use crate::guards::{Level, lock as lock_guard};
-use crate::invocation::Invocation;
+use crate::site::Site;
 
 /// The ids, in order.
 pub const IDS: [&str; 5] = [
@@ -31,9 +31,9 @@ pub const IDS: [&str; 5] = [
     "migrations",
 ];
 
-/// The rows for `inv`, an install at `root`.
-pub fn checks(inv: &Invocation, root: &Path) -> Vec<Check> {
-    let route = match pgbouncer::route(inv) {
+/// The rows for `site`, an install at `root`.
+pub fn checks(site: &Site, root: &Path) -> Vec<Check> {
+    let route = match pgbouncer::route(site) {
         Ok(route) => route,
         Err(e) => {
             let mut out = vec![

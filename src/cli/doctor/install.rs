@@ -7,9 +7,10 @@ use std::path::Path;
 
 use super::{Check, Status};
 use crate::guards::{self, Level};
-use crate::invocation::{Invocation, Tool};
+use crate::invocation::Tool;
 use crate::resolve::Root;
 use crate::settings::Env;
+use crate::site::Site;
 
 /// The name of the user who owns the install, for a fix that says whom to
 /// run a command as; `None` when that is this user (or cannot be told).
@@ -25,10 +26,10 @@ pub fn owner_name(root: &Path) -> Option<String> {
         .map(|u| u.name)
 }
 
-pub fn root_check(base: &anyhow::Result<Invocation>) -> Check {
+pub fn root_check(base: &anyhow::Result<Site>) -> Check {
     const ID: &str = "root";
-    let inv = match base {
-        Ok(inv) => inv,
+    let site = match base {
+        Ok(site) => site,
         Err(e) => {
             return Check::new(ID, Status::Fail, format!("{e:#}")).fix(
                 "Unset MASTODON_ROOT, or set it to the Mastodon directory (usually \
@@ -36,12 +37,12 @@ pub fn root_check(base: &anyhow::Result<Invocation>) -> Check {
             );
         }
     };
-    if let Some(root) = &inv.root
-        && let Err(untrusted) = crate::resolve::untrusted(root, Tool::Tootctl, &inv.env)
+    if let Some(root) = &site.root
+        && let Err(untrusted) = crate::resolve::untrusted(root, Tool::Tootctl, &site.env)
     {
         return Check::new(ID, Status::Fail, untrusted.message).fix(untrusted.fix);
     }
-    match &inv.root {
+    match &site.root {
         Some(Root {
             dir,
             production: true,
@@ -75,7 +76,7 @@ pub fn root_check(base: &anyhow::Result<Invocation>) -> Check {
                 "found no Mastodon install: MASTODON_ROOT is unset, none in {} or its \
                  parents (a directory with bin/tootctl and config/application.rb), no \
                  ~mastodon/live",
-                inv.cwd.display()
+                site.cwd.display()
             ),
         )
         .fix("`cd /home/mastodon/live` (or wherever Mastodon lives), or set MASTODON_ROOT to it."),

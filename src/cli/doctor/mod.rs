@@ -34,8 +34,9 @@ use anyhow::Context;
 use owo_colors::{OwoColorize, Stream};
 
 use crate::guards::{Level, Verdict};
-use crate::invocation::{Invocation, Tool};
+use crate::invocation::Tool;
 use crate::settings::Env;
+use crate::site::Site;
 use crate::{exit, redact};
 
 /// Check that this server is ready for the shims and for an upgrade
@@ -133,16 +134,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 /// Every check, in a fixed order, for a process with `env` in `cwd`.
 pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
     // The install here is the one `tootctl` would run: the widest search.
-    let base = crate::resolve::find_root(env, Some(cwd), Tool::Tootctl).map(|root| {
-        Invocation::new(
-            Tool::Rails,
-            Vec::new(),
-            cwd.to_path_buf(),
-            env.clone(),
-            root,
-        )
-    });
-    let root = base.as_ref().ok().and_then(|inv| inv.root.clone());
+    let base = crate::resolve::find_root(env, Some(cwd), Tool::Tootctl)
+        .map(|root| Site::new(cwd.to_path_buf(), env.clone(), root));
+    let root = base.as_ref().ok().and_then(|site| site.root.clone());
     let dir = root.as_ref().map_or(cwd, |r| r.dir.as_path());
     // Some checks look from the root: a relative MASTODON_ROOT must not be
     // read again from there.
@@ -157,21 +151,21 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
     let mut out = vec![reach::shims(env, cwd), reach::sudo(), reach::cron(env, cwd)];
     out.push(install::root_check(&base));
     match (&base, &root) {
-        (Ok(inv), Some(root)) => {
+        (Ok(site), Some(root)) => {
             out.push(install::version(&root.dir));
             out.push(path::check(&root.dir));
             let (user, owner_env) = install::user(root, env);
             out.push(user);
             out.push(runtime::ruby(&owner_env, dir, Some(&root.dir)));
             out.push(runtime::node(&owner_env, dir, Some(&root.dir)));
-            out.push(config::config(inv, &root.dir));
+            out.push(config::config(site, &root.dir));
             out.push(requirements::encryption_keys(
-                inv,
+                site,
                 &root.dir,
                 install::owner_name(&root.dir).as_deref(),
             ));
-            out.extend(db::checks(inv, &root.dir));
-            out.push(config::db_password(inv));
+            out.extend(db::checks(site, &root.dir));
+            out.push(config::db_password(site));
         }
         _ => {
             let why = "not checked: no Mastodon install (see the `root` check)";

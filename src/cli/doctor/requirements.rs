@@ -15,7 +15,7 @@ use std::path::Path;
 
 use super::{Check, Status};
 use crate::config::{Setting, Source};
-use crate::invocation::Invocation;
+use crate::site::Site;
 
 /// The initializer that requires the keys (Mastodon ≥ 4.3).
 pub const INITIALIZER: &str = "config/initializers/active_record_encryption.rb";
@@ -71,7 +71,7 @@ enum Found<'a> {
 /// Active Record encryption credential" for a key that is not `present?`.
 /// `SECRET_KEY_BASE_DUMMY` (random placeholders for asset compilation) is
 /// no configuration of a running server and is not taken into account.
-pub fn encryption_keys(inv: &Invocation, root: &Path, owner: Option<&str>) -> Check {
+pub fn encryption_keys(site: &Site, root: &Path, owner: Option<&str>) -> Check {
     const ID: &str = "encryption-keys";
     let file = root.join(INITIALIZER);
     let text = match crate::files::read_small(&file) {
@@ -117,7 +117,7 @@ pub fn encryption_keys(inv: &Invocation, root: &Path, owner: Option<&str>) -> Ch
             file.display()
         ));
     }
-    let config = match inv.config() {
+    let config = match site.config() {
         Ok(config) => config,
         Err(_) => {
             return Check::new(

@@ -12,10 +12,11 @@ use serde_json::Value;
 use super::engines::{parse_full_version, satisfies};
 use super::{Check, Status};
 use crate::guards;
-use crate::invocation::{Invocation, Tool};
+use crate::invocation::Tool;
 use crate::process::run_with_timeout;
 use crate::resolve::SelfId;
 use crate::settings::Env;
+use crate::site::Site;
 
 /// How long `ruby` or `node` may take to print its version.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -233,21 +234,8 @@ pub fn memory(env: &Env, dir: &Path) -> Check {
         Ok(root) => root,
         Err(e) => return Check::new(ID, Status::Warn, format!("not checked: {e:#}")),
     };
-    let inv = Invocation::new(
-        Tool::Rails,
-        vec!["assets:precompile".into()],
-        dir.to_path_buf(),
-        env.clone(),
-        root,
-    );
-    let Some(verdict) = guards::memory::check(&inv) else {
-        return Check::new(
-            ID,
-            Status::Warn,
-            "not checked: the memory guard did not answer",
-        );
-    };
-    Check::from_verdict(ID, verdict)
+    let site = Site::new(dir.to_path_buf(), env.clone(), root);
+    Check::from_verdict(ID, guards::memory::verdict(&site))
 }
 
 /// The first line a version command prints, run in `dir` with `env`, within

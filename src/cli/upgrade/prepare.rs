@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use crate::database::migrations;
 use crate::exec::Plan;
 use crate::guards::{self, Level, Verdict};
-use crate::invocation::{Invocation, Shim, Tool};
+use crate::invocation::{Shim, Tool};
 use crate::launch::{self, Start};
 use crate::marker::{Markers, Origin};
 use crate::resolve;
+use crate::site::Site;
 
 use super::Upgrade;
 use super::steps::{Action, RESTART, Step, Stop};
@@ -89,7 +90,7 @@ impl Upgrade {
         let skip_post_in_file = launch
             .inv
             .as_ref()
-            .and_then(guards::pgbouncer::skip_post_in_file);
+            .and_then(|inv| guards::pgbouncer::skip_post_in_file(inv));
         plan.cwd = Some(self.root.dir.clone());
         // Last, so no guard can undo them.
         plan.apply(&own);
@@ -181,7 +182,7 @@ impl Upgrade {
     /// The migrations this checkout has and the database lacks, asked as
     /// the migrate steps would connect.
     pub(super) fn pending(&self) -> Result<migrations::Pending, String> {
-        let route = guards::pgbouncer::route(&self.install_view("db:migrate"))?;
+        let route = guards::pgbouncer::route(&self.context())?;
         let versions = match (&route.report, &route.unasked) {
             (Some(report), _) => match (&report.configured, &report.versions) {
                 (_, Ok(versions)) => versions.clone(),
@@ -194,12 +195,10 @@ impl Upgrade {
         Ok(migrations::pending(&files, &versions))
     }
 
-    /// The install's configuration, as `rails task` run in the root would
-    /// read it: the one place the upgrade builds an invocation to read it.
-    pub(super) fn install_view(&self, task: &str) -> Invocation {
-        Invocation::new(
-            Tool::Rails,
-            vec![task.into()],
+    /// The install as a command run in its root sees it: its configuration
+    /// and PostgreSQL's answers.
+    pub(super) fn context(&self) -> Site {
+        Site::new(
             self.root.dir.clone(),
             self.env.clone(),
             Some(self.root.clone()),

@@ -22,6 +22,7 @@ mod settings;
 use super::{Change, Level, Verdict};
 use crate::config::database_url;
 use crate::invocation::Invocation;
+use crate::site::Site;
 
 pub use probe::{endpoint, probe, resolve_with_timeout};
 pub use route::{FoundBy, Route, route};
@@ -281,11 +282,11 @@ pub fn check_post_deploy(inv: &Invocation) -> Option<Verdict> {
 }
 
 /// Where a `.env*` file sets `SKIP_POST_DEPLOYMENT_MIGRATIONS`, if one does.
-/// `inv`'s environment must not have the variable (callers remove it): an
-/// exported value hides the files' (the first value wins), and removing it
-/// from a child's environment does not help when dotenv sets it again.
-pub fn skip_post_in_file(inv: &Invocation) -> Option<String> {
-    let config = inv.config().ok()?;
+/// `site`'s environment must not have the variable (callers remove it):
+/// an exported value hides the files' (the first value wins), and removing
+/// it from a child's environment does not help when dotenv sets it again.
+pub fn skip_post_in_file(site: &Site) -> Option<String> {
+    let config = site.config().ok()?;
     let setting = config.get(crate::config::SKIP_POST)?;
     matches!(setting.source, crate::config::Source::File { .. }).then(|| setting.source.to_string())
 }

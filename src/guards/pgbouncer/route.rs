@@ -9,7 +9,7 @@ use super::{PGBOUNCER_PORT, POSTGRES_PORT, endpoint, unasked_clause};
 use crate::config::{Database, Source};
 use crate::database::{self, Endpoint, Pooler, Report, Request, SslMode};
 use crate::guards::Level;
-use crate::invocation::Invocation;
+use crate::site::Site;
 
 /// Where a migration would go, and where tootguard sends it instead.
 #[derive(Debug)]
@@ -81,18 +81,18 @@ impl std::fmt::Debug for Direct {
     }
 }
 
-/// Works out the route for `inv` from what Mastodon would see and, where
+/// Works out the route for `site` from what Mastodon would see and, where
 /// it can, from what PostgreSQL itself says. Errors are one-paragraph
 /// messages (file and line where a value came from a file).
-pub fn route(inv: &Invocation) -> Result<Route, String> {
-    let config = inv
+pub fn route(site: &Site) -> Result<Route, String> {
+    let config = site
         .config()
         .map_err(|e| format!("cannot read Mastodon's configuration to find the database: {e}"))?;
     let database = config.database().map_err(|e| format!("{e:#}"))?;
-    let settings = Settings::read(inv)?;
+    let settings = Settings::read(site)?;
     let (request, report, unasked) = match request(&database, &settings) {
         Ok(request) => {
-            let report = inv.ask_database(&request);
+            let report = site.ask_database(&request);
             (Some(request), Some(report), None)
         }
         Err(why) => (None, None, Some(why)),
@@ -101,7 +101,7 @@ pub fn route(inv: &Invocation) -> Result<Route, String> {
         direct: None,
         note: None,
         found_by: FoundBy::Port,
-        root: inv.root.as_ref().map(|r| r.dir.clone()),
+        root: site.root.as_ref().map(|r| r.dir.clone()),
         request,
         report,
         unasked,

@@ -5,7 +5,7 @@
 use super::route::Direct;
 use super::{PGBOUNCER_PORT, POSTGRES_PORT};
 use crate::config::Database;
-use crate::invocation::Invocation;
+use crate::site::Site;
 
 const DIRECT_HOST: &str = "TOOTGUARD_DIRECT_DB_HOST";
 const DIRECT_PORT: &str = "TOOTGUARD_DIRECT_DB_PORT";
@@ -21,11 +21,14 @@ pub(super) struct Settings {
 }
 
 impl Settings {
-    pub(super) fn read(inv: &Invocation) -> Result<Settings, String> {
+    pub(super) fn read(site: &Site) -> Result<Settings, String> {
         let text = |name: &str| -> Result<Option<String>, String> {
-            Ok(inv.setting(name)?.map(|(v, _)| v).filter(|v| !v.is_empty()))
+            Ok(site
+                .setting(name)?
+                .map(|(v, _)| v)
+                .filter(|v| !v.is_empty()))
         };
-        let port = match inv.setting(DIRECT_PORT)? {
+        let port = match site.setting(DIRECT_PORT)? {
             Some((v, _)) if v.is_empty() => None,
             Some((v, source)) => Some(v.trim().parse::<u16>().map_err(|_| {
                 format!(

@@ -13,7 +13,7 @@ use crate::database::{Report, Request};
 use crate::resolve::Root;
 use crate::settings::Env;
 
-pub struct Context {
+pub struct Site {
     pub cwd: PathBuf,
     pub env: Env,
     pub root: Option<Root>,
@@ -26,10 +26,10 @@ pub struct Context {
     report: OnceCell<(Request, Report)>,
 }
 
-impl Context {
+impl Site {
     /// `root` as a process with `env` in `cwd` sees it.
-    pub fn new(cwd: PathBuf, env: Env, root: Option<Root>) -> Context {
-        Context::with_assignments(cwd, env, root, Vec::new())
+    pub fn new(cwd: PathBuf, env: Env, root: Option<Root>) -> Site {
+        Site::with_assignments(cwd, env, root, Vec::new())
     }
 
     /// The same, for a command whose `KEY=VALUE` arguments count as environment.
@@ -38,8 +38,8 @@ impl Context {
         env: Env,
         root: Option<Root>,
         assignments: Vec<(String, String)>,
-    ) -> Context {
-        Context {
+    ) -> Site {
+        Site {
             cwd,
             env,
             root,

@@ -21,97 +21,97 @@ _tootguard_cli() {
     do
         case "${cmd},${i}" in
             ",$1")
-                cmd="tootguard"
+                cmd="tootguard_cli"
                 ;;
-            tootguard,__complete)
-                cmd="tootguard__subcmd____complete"
+            tootguard_cli,__complete)
+                cmd="tootguard_cli__subcmd____complete"
                 ;;
-            tootguard,backup)
-                cmd="tootguard__subcmd__backup"
+            tootguard_cli,backup)
+                cmd="tootguard_cli__subcmd__backup"
                 ;;
-            tootguard,bundle)
-                cmd="tootguard__subcmd__bundle"
+            tootguard_cli,bundle)
+                cmd="tootguard_cli__subcmd__bundle"
                 ;;
-            tootguard,completions)
-                cmd="tootguard__subcmd__completions"
+            tootguard_cli,completions)
+                cmd="tootguard_cli__subcmd__completions"
                 ;;
-            tootguard,doctor)
-                cmd="tootguard__subcmd__doctor"
+            tootguard_cli,doctor)
+                cmd="tootguard_cli__subcmd__doctor"
                 ;;
-            tootguard,explain)
-                cmd="tootguard__subcmd__explain"
+            tootguard_cli,explain)
+                cmd="tootguard_cli__subcmd__explain"
                 ;;
-            tootguard,help)
-                cmd="tootguard__subcmd__help"
+            tootguard_cli,help)
+                cmd="tootguard_cli__subcmd__help"
                 ;;
-            tootguard,install)
-                cmd="tootguard__subcmd__install"
+            tootguard_cli,install)
+                cmd="tootguard_cli__subcmd__install"
                 ;;
-            tootguard,rails)
-                cmd="tootguard__subcmd__rails"
+            tootguard_cli,rails)
+                cmd="tootguard_cli__subcmd__rails"
                 ;;
-            tootguard,rake)
-                cmd="tootguard__subcmd__rake"
+            tootguard_cli,rake)
+                cmd="tootguard_cli__subcmd__rake"
                 ;;
-            tootguard,release-lock)
-                cmd="tootguard__subcmd__release__subcmd__lock"
+            tootguard_cli,release-lock)
+                cmd="tootguard_cli__subcmd__release__subcmd__lock"
                 ;;
-            tootguard,ruby)
-                cmd="tootguard__subcmd__ruby"
+            tootguard_cli,ruby)
+                cmd="tootguard_cli__subcmd__ruby"
                 ;;
-            tootguard,tootctl)
-                cmd="tootguard__subcmd__tootctl"
+            tootguard_cli,tootctl)
+                cmd="tootguard_cli__subcmd__tootctl"
                 ;;
-            tootguard,uninstall)
-                cmd="tootguard__subcmd__uninstall"
+            tootguard_cli,uninstall)
+                cmd="tootguard_cli__subcmd__uninstall"
                 ;;
-            tootguard,upgrade)
-                cmd="tootguard__subcmd__upgrade"
+            tootguard_cli,upgrade)
+                cmd="tootguard_cli__subcmd__upgrade"
                 ;;
-            tootguard__subcmd__help,__complete)
-                cmd="tootguard__subcmd__help__subcmd____complete"
+            tootguard_cli__subcmd__help,__complete)
+                cmd="tootguard_cli__subcmd__help__subcmd____complete"
                 ;;
-            tootguard__subcmd__help,backup)
-                cmd="tootguard__subcmd__help__subcmd__backup"
+            tootguard_cli__subcmd__help,backup)
+                cmd="tootguard_cli__subcmd__help__subcmd__backup"
                 ;;
-            tootguard__subcmd__help,bundle)
-                cmd="tootguard__subcmd__help__subcmd__bundle"
+            tootguard_cli__subcmd__help,bundle)
+                cmd="tootguard_cli__subcmd__help__subcmd__bundle"
                 ;;
-            tootguard__subcmd__help,completions)
-                cmd="tootguard__subcmd__help__subcmd__completions"
+            tootguard_cli__subcmd__help,completions)
+                cmd="tootguard_cli__subcmd__help__subcmd__completions"
                 ;;
-            tootguard__subcmd__help,doctor)
-                cmd="tootguard__subcmd__help__subcmd__doctor"
+            tootguard_cli__subcmd__help,doctor)
+                cmd="tootguard_cli__subcmd__help__subcmd__doctor"
                 ;;
-            tootguard__subcmd__help,explain)
-                cmd="tootguard__subcmd__help__subcmd__explain"
+            tootguard_cli__subcmd__help,explain)
+                cmd="tootguard_cli__subcmd__help__subcmd__explain"
                 ;;
-            tootguard__subcmd__help,help)
-                cmd="tootguard__subcmd__help__subcmd__help"
+            tootguard_cli__subcmd__help,help)
+                cmd="tootguard_cli__subcmd__help__subcmd__help"
                 ;;
-            tootguard__subcmd__help,install)
-                cmd="tootguard__subcmd__help__subcmd__install"
+            tootguard_cli__subcmd__help,install)
+                cmd="tootguard_cli__subcmd__help__subcmd__install"
                 ;;
-            tootguard__subcmd__help,rails)
-                cmd="tootguard__subcmd__help__subcmd__rails"
+            tootguard_cli__subcmd__help,rails)
+                cmd="tootguard_cli__subcmd__help__subcmd__rails"
                 ;;
-            tootguard__subcmd__help,rake)
-                cmd="tootguard__subcmd__help__subcmd__rake"
+            tootguard_cli__subcmd__help,rake)
+                cmd="tootguard_cli__subcmd__help__subcmd__rake"
                 ;;
-            tootguard__subcmd__help,release-lock)
-                cmd="tootguard__subcmd__help__subcmd__release__subcmd__lock"
+            tootguard_cli__subcmd__help,release-lock)
+                cmd="tootguard_cli__subcmd__help__subcmd__release__subcmd__lock"
                 ;;
-            tootguard__subcmd__help,ruby)
-                cmd="tootguard__subcmd__help__subcmd__ruby"
+            tootguard_cli__subcmd__help,ruby)
+                cmd="tootguard_cli__subcmd__help__subcmd__ruby"
                 ;;
-            tootguard__subcmd__help,tootctl)
-                cmd="tootguard__subcmd__help__subcmd__tootctl"
+            tootguard_cli__subcmd__help,tootctl)
+                cmd="tootguard_cli__subcmd__help__subcmd__tootctl"
                 ;;
-            tootguard__subcmd__help,uninstall)
-                cmd="tootguard__subcmd__help__subcmd__uninstall"
+            tootguard_cli__subcmd__help,uninstall)
+                cmd="tootguard_cli__subcmd__help__subcmd__uninstall"
                 ;;
-            tootguard__subcmd__help,upgrade)
-                cmd="tootguard__subcmd__help__subcmd__upgrade"
+            tootguard_cli__subcmd__help,upgrade)
+                cmd="tootguard_cli__subcmd__help__subcmd__upgrade"
                 ;;
             *)
                 ;;
@@ -119,7 +119,7 @@ _tootguard_cli() {
     done
 
     case "${cmd}" in
-        tootguard)
+        tootguard_cli)
             opts="-h -V --help --version explain install uninstall completions doctor upgrade backup __complete release-lock rails rake tootctl ruby bundle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -133,7 +133,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd____complete)
+        tootguard_cli__subcmd____complete)
             opts="-h -V --help --version bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -147,7 +147,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__backup)
+        tootguard_cli__subcmd__backup)
             opts="-h -V --dir --keep --name --for-upgrade --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -173,7 +173,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__bundle)
+        tootguard_cli__subcmd__bundle)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -187,7 +187,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__completions)
+        tootguard_cli__subcmd__completions)
             opts="-h -V --tree --json --help --version bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -201,7 +201,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__doctor)
+        tootguard_cli__subcmd__doctor)
             opts="-h -V --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -215,7 +215,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__explain)
+        tootguard_cli__subcmd__explain)
             opts="-h -V --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -229,7 +229,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help)
+        tootguard_cli__subcmd__help)
             opts="explain install uninstall completions doctor upgrade backup __complete release-lock rails rake tootctl ruby bundle help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -243,7 +243,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd____complete)
+        tootguard_cli__subcmd__help__subcmd____complete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -257,7 +257,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__backup)
+        tootguard_cli__subcmd__help__subcmd__backup)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -271,7 +271,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__bundle)
+        tootguard_cli__subcmd__help__subcmd__bundle)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -285,7 +285,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__completions)
+        tootguard_cli__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -299,7 +299,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__doctor)
+        tootguard_cli__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -313,7 +313,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__explain)
+        tootguard_cli__subcmd__help__subcmd__explain)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -327,7 +327,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__help)
+        tootguard_cli__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -341,7 +341,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__install)
+        tootguard_cli__subcmd__help__subcmd__install)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -355,7 +355,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__rails)
+        tootguard_cli__subcmd__help__subcmd__rails)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -369,7 +369,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__rake)
+        tootguard_cli__subcmd__help__subcmd__rake)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -383,7 +383,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__release__subcmd__lock)
+        tootguard_cli__subcmd__help__subcmd__release__subcmd__lock)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -397,7 +397,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__ruby)
+        tootguard_cli__subcmd__help__subcmd__ruby)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -411,7 +411,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__tootctl)
+        tootguard_cli__subcmd__help__subcmd__tootctl)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -425,7 +425,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__uninstall)
+        tootguard_cli__subcmd__help__subcmd__uninstall)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -439,7 +439,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__help__subcmd__upgrade)
+        tootguard_cli__subcmd__help__subcmd__upgrade)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -453,7 +453,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__install)
+        tootguard_cli__subcmd__install)
             opts="-h -V --dir --system --force --no-completions --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -471,7 +471,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__rails)
+        tootguard_cli__subcmd__rails)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -485,7 +485,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__rake)
+        tootguard_cli__subcmd__rake)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -499,7 +499,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__release__subcmd__lock)
+        tootguard_cli__subcmd__release__subcmd__lock)
             opts="-y -h -V --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -513,7 +513,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__ruby)
+        tootguard_cli__subcmd__ruby)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -527,7 +527,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__tootctl)
+        tootguard_cli__subcmd__tootctl)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -541,7 +541,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__uninstall)
+        tootguard_cli__subcmd__uninstall)
             opts="-h -V --dir --system --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -559,7 +559,7 @@ _tootguard_cli() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        tootguard__subcmd__upgrade)
+        tootguard_cli__subcmd__upgrade)
             opts="-y -h -V --dry-run --yes --from --skip --only --json --restart --backup-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -592,9 +592,15 @@ _tootguard_cli() {
     esac
 }
 
+if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
+    complete -F _tootguard_cli -o nosort -o bashdefault -o default tootguard_cli
+else
+    complete -F _tootguard_cli -o bashdefault -o default tootguard_cli
+fi
 
 # `tootguard tootctl ARGS` and `tootguard explain tootctl ARGS` take tootctl's
-# own arguments (rails and rake likewise): complete those as the tool's.
+# own arguments (rails and rake likewise): complete those as the tool's, and
+# the rest with clap_complete's function above.
 _tootguard() {
     local i
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -615,6 +621,10 @@ _tootguard() {
     _tootguard_cli "$@"
 }
 
+# clap_complete registered its function for the name it was generated for,
+# tootguard_cli, which is no command. tootguard gets ours, with the options
+# clap_complete gives its own (nosort is in bash 4.4 and later).
+complete -r tootguard_cli
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
     complete -F _tootguard -o nosort -o bashdefault -o default tootguard
 else

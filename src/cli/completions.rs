@@ -175,33 +175,14 @@ fn header(out: &mut String, tree: &Tree, shell: Shell) -> std::fmt::Result {
     )
 }
 
-/// `clap_complete`'s script for tootguard itself.
-fn clap_script(shell: Shell) -> anyhow::Result<String> {
+/// `clap_complete`'s script for tootguard itself, generated for the command
+/// name `bin_name`: the name its functions are named after, and the name
+/// it registers them for. Each shell's file says what it does with it; none
+/// edits it.
+fn clap_script(shell: Shell, bin_name: &str) -> anyhow::Result<String> {
     let mut buf = Vec::new();
-    clap_complete::generate(shell.clap(), &mut super::command(), "tootguard", &mut buf);
+    clap_complete::generate(shell.clap(), &mut super::command(), bin_name, &mut buf);
     String::from_utf8(buf).context("clap_complete wrote a script that is not UTF-8")
-}
-
-/// clap's script with its entry function renamed to `_tootguard_cli`, so that
-/// `_tootguard` can be ours (it also completes `tootguard tootctl …`), split
-/// into the functions and the lines after them that register `_tootguard`.
-fn clap_renamed(shell: Shell, registration: &str) -> anyhow::Result<(String, String)> {
-    // A newline first, so that a definition on the first line matches too.
-    let script = format!("\n{}", clap_script(shell)?);
-    let definition = "\n_tootguard() {\n";
-    ensure!(
-        script.matches(definition).count() == 1,
-        "clap_complete's {} script no longer defines _tootguard as expected",
-        shell.name()
-    );
-    let script = script.replacen(definition, "\n_tootguard_cli() {\n", 1);
-    let cut = script.rfind(registration).with_context(|| {
-        format!(
-            "clap_complete's {} script no longer ends with `{registration}`",
-            shell.name()
-        )
-    })?;
-    Ok((script[1..=cut].to_owned(), script[cut + 1..].to_owned()))
 }
 
 /// Names go into the scripts unquoted, so they must be plain words.

@@ -1,7 +1,7 @@
 
 # `tootguard tootctl ARGS` and `tootguard explain tootctl ARGS` take tootctl's
 # own arguments (rails and rake likewise): complete those as the tool's, and
-# the rest with clap_complete's function above.
+# the rest with clap_complete's function, above.
 _tootguard() {
     local i
     for ((i = 1; i < COMP_CWORD; i++)); do

@@ -6,7 +6,8 @@
 //! is `_tootguard_cli`, which our `_tootguard` calls for all but the tools'
 //! arguments. `bash-tootguard.bash` then drops the registration for
 //! `tootguard_cli`, which is no command, and registers `_tootguard` for
-//! tootguard. The function's other names are its own: nothing else changes.
+//! tootguard. The other names in it (the `cmd` values it matches) are
+//! internal to it: what it completes is the same.
 
 use std::fmt::Write as _;
 

@@ -9,22 +9,29 @@
 //! yet: bash-completion and zsh ship one for rake, and a better one must
 //! never be replaced by ours.
 //!
-//! The shell code is shell, in `completions/*.bash|zsh|fish` beside this
-//! file (the `*-head`/`*-tail` pieces go around the task list written
-//! here); this file only puts the pieces together. The outputs are checked
-//! in under the repository's `completions/`, and the integration tests run
-//! them in real bash, zsh and fish.
+//! The shell code is shell, in `completions/*.bash|zsh|fish`; one Rust file
+//! per shell (`completions/bash.rs`, `zsh.rs`, `fish.rs`) puts its pieces
+//! together (the `*-head`/`*-tail` pieces go around the task list written
+//! there). `--tree` is in `completions/tree.rs`, and what `tootguard install`
+//! writes in `completions/install.rs`. The outputs are checked in under the
+//! repository's `completions/`, and the integration tests run them in real
+//! bash, zsh and fish, and through each shell's linter.
+
+mod bash;
+mod fish;
+mod install;
+mod tree;
+mod zsh;
+
+pub use install::{Dirs, install, uninstall};
 
 use std::fmt::Write as _;
-use std::fs;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
 
 use anyhow::{Context, ensure};
 use clap::ValueEnum;
 
 use crate::exit::OK;
-use crate::tootctl_source::Source;
 use crate::tootctl_tree::Tree;
 
 /// Print a shell completion script for tootguard and tootctl
@@ -121,7 +128,7 @@ const TASKS: &[(&str, &str)] = &[
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let Some(shell) = args.shell else {
-        return tree(args.json);
+        return tree::run(args.json);
     };
     let script = script(shell)?;
     // A closed pipe (`| head`) ends quietly, in `exit::quiet_on_closed_pipe`.
@@ -132,72 +139,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     Ok(OK)
 }
 
-/// `--tree`: what tootctl completion offers in this directory.
-fn tree(json: bool) -> anyhow::Result<u8> {
-    let env = crate::environment::Env::process();
-    let cwd = std::env::current_dir().context("cannot read the working directory")?;
-    let (tree, source) = crate::tootctl_source::here(&env, &cwd);
-    let text = if json {
-        // The data file's shape; where it was read from is on stderr.
-        match &source {
-            Source::Installed { root, .. } => {
-                eprintln!("tootguard: read from {}/lib/mastodon/cli", root.display());
-            }
-            Source::Embedded(why) => eprintln!("tootguard: the embedded tree, because {why}"),
-        }
-        tree.to_json()
-    } else {
-        let mut out = match &source {
-            Source::Installed { root, cached } => format!(
-                "tootctl as {} has it ({}{}):\n",
-                root.display(),
-                tree.source,
-                if *cached { ", from the cache" } else { "" }
-            ),
-            Source::Embedded(why) => {
-                format!("the embedded tree ({}), because {why}:\n", tree.source)
-            }
-        };
-        outline(&mut out, &tree.root, 0);
-        out
-    };
-    std::io::stdout()
-        .lock()
-        .write_all(text.as_bytes())
-        .context("cannot write the tree")?;
-    Ok(OK)
-}
-
-/// Groups, commands and options, indented.
-fn outline(out: &mut String, group: &crate::tootctl_tree::Group, depth: usize) {
-    let pad = "  ".repeat(depth + 1);
-    for command in &group.commands {
-        let _ = writeln!(out, "{pad}{}  {}", command.usage, command.description);
-        for opt in &command.options {
-            let mut names: Vec<&str> = opt.names().collect();
-            names.dedup();
-            let values = if opt.values.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", opt.values.join("|"))
-            };
-            let _ = writeln!(out, "{pad}    {}{values}", names.join(", "));
-        }
-    }
-    for sub in &group.groups {
-        let _ = writeln!(out, "{pad}{}  {}", sub.name, sub.description);
-        outline(out, sub, depth + 1);
-    }
-}
-
 /// The whole completion script for one shell.
 pub fn script(shell: Shell) -> anyhow::Result<String> {
     let tree = Tree::load()?;
     let mut out = String::new();
     match shell {
-        Shell::Bash => bash(&mut out, &tree)?,
-        Shell::Zsh => zsh(&mut out, &tree)?,
-        Shell::Fish => fish(&mut out, &tree)?,
+        Shell::Bash => bash::script(&mut out, &tree)?,
+        Shell::Zsh => zsh::script(&mut out, &tree)?,
+        Shell::Fish => fish::script(&mut out, &tree)?,
     }
     Ok(out)
 }
@@ -226,33 +175,14 @@ fn header(out: &mut String, tree: &Tree, shell: Shell) -> std::fmt::Result {
     )
 }
 
-/// `clap_complete`'s script for tootguard itself.
-fn clap_script(shell: Shell) -> anyhow::Result<String> {
+/// `clap_complete`'s script for tootguard itself, generated for the command
+/// name `bin_name`: the name its functions are named after, and the name
+/// it registers them for. Each shell's file says what it does with it; none
+/// edits it.
+fn clap_script(shell: Shell, bin_name: &str) -> anyhow::Result<String> {
     let mut buf = Vec::new();
-    clap_complete::generate(shell.clap(), &mut super::command(), "tootguard", &mut buf);
+    clap_complete::generate(shell.clap(), &mut super::command(), bin_name, &mut buf);
     String::from_utf8(buf).context("clap_complete wrote a script that is not UTF-8")
-}
-
-/// clap's script with its entry function renamed to `_tootguard_cli`, so that
-/// `_tootguard` can be ours (it also completes `tootguard tootctl …`), split
-/// into the functions and the lines after them that register `_tootguard`.
-fn clap_renamed(shell: Shell, registration: &str) -> anyhow::Result<(String, String)> {
-    // A newline first, so that a definition on the first line matches too.
-    let script = format!("\n{}", clap_script(shell)?);
-    let definition = "\n_tootguard() {\n";
-    ensure!(
-        script.matches(definition).count() == 1,
-        "clap_complete's {} script no longer defines _tootguard as expected",
-        shell.name()
-    );
-    let script = script.replacen(definition, "\n_tootguard_cli() {\n", 1);
-    let cut = script.rfind(registration).with_context(|| {
-        format!(
-            "clap_complete's {} script no longer ends with `{registration}`",
-            shell.name()
-        )
-    })?;
-    Ok((script[1..=cut].to_owned(), script[cut + 1..].to_owned()))
 }
 
 /// Names go into the scripts unquoted, so they must be plain words.
@@ -263,332 +193,4 @@ fn plain(word: &str) -> anyhow::Result<&str> {
         "`{word}` is not a plain name; the completion scripts do not quote names"
     );
     Ok(word)
-}
-
-// ---------------------------------------------------------------------------
-// bash
-
-fn bash(out: &mut String, tree: &Tree) -> anyhow::Result<()> {
-    header(out, tree, Shell::Bash)?;
-    let (functions, registration) =
-        clap_renamed(Shell::Bash, "\nif [[ \"${BASH_VERSINFO[0]}\" -eq 4")?;
-    writeln!(out, "\n# tootguard: generated by clap_complete.")?;
-    out.push_str(&functions);
-    out.push_str(BASH_TOOTGUARD);
-    out.push_str(&registration);
-    out.push_str(BASH_TOOTCTL);
-    out.push_str(BASH_TASKS_HEAD);
-    for (task, _) in TASKS {
-        writeln!(out, "        {}", plain(task)?)?;
-    }
-    out.push_str(BASH_TASKS_TAIL);
-    Ok(())
-}
-
-const BASH_TOOTGUARD: &str = include_str!("completions/bash-tootguard.bash");
-
-const BASH_TOOTCTL: &str = include_str!("completions/bash-tootctl.bash");
-
-const BASH_TASKS_HEAD: &str = include_str!("completions/bash-tasks-head.bash");
-
-const BASH_TASKS_TAIL: &str = include_str!("completions/bash-tasks-tail.bash");
-
-// ---------------------------------------------------------------------------
-// zsh
-
-fn zsh(out: &mut String, tree: &Tree) -> anyhow::Result<()> {
-    // compinit reads this line from fpath and binds each command to this
-    // file, rails and rake only if no earlier fpath entry claimed them.
-    writeln!(out, "#compdef tootguard tootctl rails rake")?;
-    header(out, tree, Shell::Zsh)?;
-    let (functions, _registration) = clap_renamed(
-        Shell::Zsh,
-        "\nif [ \"$funcstack[1]\" = \"_tootguard\" ]; then",
-    )?;
-    let functions = functions
-        .strip_prefix("#compdef tootguard\n")
-        .context("clap_complete's zsh script no longer starts with #compdef")?;
-    writeln!(out, "\n# tootguard: generated by clap_complete.")?;
-    out.push_str(functions);
-    out.push_str(ZSH_TOOTCTL);
-    writeln!(out, "\n# rails and rake: the tasks tootguard knows.")?;
-    writeln!(out, "_tootguard_tasks() {{\n    local -a tasks=(")?;
-    for (task, description) in TASKS {
-        let task = plain(task)?.replace(':', "\\:");
-        writeln!(
-            out,
-            "        {}",
-            zsh_quote(&format!("{task}:{description}"))
-        )?;
-    }
-    writeln!(
-        out,
-        "    )\n    _describe -t tasks \"$service task\" tasks\n}}"
-    )?;
-    out.push_str(ZSH_TAIL);
-    Ok(())
-}
-
-fn zsh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-const ZSH_TOOTCTL: &str = include_str!("completions/zsh-tootctl.zsh");
-
-const ZSH_TAIL: &str = include_str!("completions/zsh-tail.zsh");
-
-// ---------------------------------------------------------------------------
-// fish
-
-fn fish(out: &mut String, tree: &Tree) -> anyhow::Result<()> {
-    header(out, tree, Shell::Fish)?;
-    writeln!(out, "\n# tootguard: generated by clap_complete.")?;
-    out.push_str(&clap_script(Shell::Fish)?);
-    out.push_str(FISH_TOOTGUARD);
-    out.push_str(FISH_TOOTCTL);
-    out.push_str(FISH_TASKS_HEAD);
-    for (task, description) in TASKS {
-        writeln!(
-            out,
-            "        complete -c $cmd -f -a {} -d {}",
-            plain(task)?,
-            fish_quote(description)
-        )?;
-    }
-    out.push_str(FISH_TASKS_TAIL);
-    Ok(())
-}
-
-fn fish_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\\', r"\\").replace('\'', r"\'"))
-}
-
-const FISH_TOOTGUARD: &str = include_str!("completions/fish-tootguard.fish");
-
-const FISH_TOOTCTL: &str = include_str!("completions/fish-tootctl.fish");
-
-const FISH_TASKS_HEAD: &str = include_str!("completions/fish-tasks-head.fish");
-
-const FISH_TASKS_TAIL: &str = include_str!("completions/fish-tasks-tail.fish");
-
-// ---------------------------------------------------------------------------
-// install
-
-/// Where a shell looks for completions, and the names it looks them up by.
-struct Target {
-    dir: PathBuf,
-    /// The file holding the script.
-    file: &'static str,
-    /// Links to it, one per command name the shell loads completions by.
-    links: &'static [&'static str],
-    shell: Shell,
-}
-
-/// Where the three scripts go.
-pub struct Dirs {
-    /// bash-completion's directory (`…/bash-completion/completions`).
-    pub bash: PathBuf,
-    /// A directory on zsh's `fpath` (or one to add to it).
-    pub zsh: PathBuf,
-    /// fish's completions directory.
-    pub fish: PathBuf,
-    /// The user's home, for the `.zshrc` hint; `None` for a system install,
-    /// whose zsh directory is on every user's `fpath` already.
-    pub home: Option<PathBuf>,
-}
-
-impl Dirs {
-    /// One user's: bash-completion's and zsh's under `XDG_DATA_HOME`
-    /// (default `~/.local/share`), fish's in `~/.config/fish/completions`.
-    pub fn user(home: &Path, xdg_data_home: Option<&Path>) -> Dirs {
-        // The XDG spec says a relative XDG_DATA_HOME is invalid and to be ignored.
-        let data = match xdg_data_home {
-            Some(dir) if dir.is_absolute() => dir.to_owned(),
-            _ => home.join(".local/share"),
-        };
-        Dirs {
-            bash: data.join("bash-completion/completions"),
-            zsh: data.join("zsh/site-functions"),
-            fish: home.join(".config/fish/completions"),
-            home: Some(home.to_owned()),
-        }
-    }
-
-    /// Every user's, for `install --system`: the directories Debian's
-    /// bash-completion, zsh and fish read for locally installed software.
-    pub fn system() -> Dirs {
-        Dirs {
-            bash: "/usr/local/share/bash-completion/completions".into(),
-            zsh: "/usr/local/share/zsh/site-functions".into(),
-            fish: "/etc/fish/completions".into(),
-            home: None,
-        }
-    }
-
-    /// What to write; with `every_link`, also the links a system-wide
-    /// install leaves out (for uninstall).
-    fn targets(&self, every_link: bool) -> [Target; 3] {
-        // System-wide, no rails or rake completion: in /usr/local/share it
-        // would come before Debian's own rake completion for every user.
-        let system = self.home.is_none() && !every_link;
-        [
-            Target {
-                dir: self.bash.clone(),
-                file: "tootguard",
-                links: if system {
-                    &["tootctl"]
-                } else {
-                    &["tootctl", "rails", "rake"]
-                },
-                shell: Shell::Bash,
-            },
-            Target {
-                dir: self.zsh.clone(),
-                file: "_tootguard",
-                links: &[],
-                shell: Shell::Zsh,
-            },
-            Target {
-                dir: self.fish.clone(),
-                file: "tootguard.fish",
-                links: if system {
-                    &["tootctl.fish"]
-                } else {
-                    &["tootctl.fish", "rails.fish"]
-                },
-                shell: Shell::Fish,
-            },
-        ]
-    }
-}
-
-/// Writes the three scripts where the shells find them, for `tootguard
-/// install`; returns one line per shell saying what it did, and the line to
-/// add to `~/.zshrc` if zsh does not look there yet.
-pub fn install(dirs: &Dirs) -> anyhow::Result<Vec<String>> {
-    let mut lines = Vec::new();
-    for target in &dirs.targets(false) {
-        // Completions are a convenience: a shell whose directory cannot be
-        // written is reported, and the others are still installed.
-        lines.push(install_one(target).unwrap_or_else(|err| {
-            format!(
-                "{} completions: not installed: {err:#}",
-                target.shell.name()
-            )
-        }));
-        if let (Shell::Zsh, Some(home)) = (target.shell, &dirs.home) {
-            lines.extend(zsh_fpath_hint(home, &target.dir));
-        }
-    }
-    Ok(lines)
-}
-
-/// Removes the scripts and links [`install`] wrote into `dirs`, and
-/// nothing else; one line per file removed.
-pub fn uninstall(dirs: &Dirs) -> Vec<String> {
-    let mut lines = Vec::new();
-    for target in &dirs.targets(true) {
-        let names = std::iter::once(target.file).chain(target.links.iter().copied());
-        for name in names {
-            let path = target.dir.join(name);
-            if fs::symlink_metadata(&path).is_err() || !is_ours(&path, target.file) {
-                continue;
-            }
-            lines.push(match fs::remove_file(&path) {
-                Ok(()) => format!("removed {}", path.display()),
-                Err(e) => format!("cannot remove {}: {e}", path.display()),
-            });
-        }
-    }
-    lines
-}
-
-fn install_one(target: &Target) -> anyhow::Result<String> {
-    let dir = &target.dir;
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut written = Vec::new();
-    let mut left = Vec::new();
-
-    let path = dir.join(target.file);
-    if !is_ours(&path, target.file) {
-        // The links would point at someone else's script: make none.
-        return Ok(format!(
-            "{} completions: not installed, {} was not written by tootguard",
-            target.shell.name(),
-            path.display()
-        ));
-    }
-    let script = script(target.shell)?;
-    let temporary = dir.join(format!(".{}.tootguard-new", target.file));
-    fs::write(&temporary, script)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    fs::rename(&temporary, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    written.push(target.file);
-    for &link in target.links {
-        let path = dir.join(link);
-        if !is_ours(&path, target.file) {
-            left.push(link);
-            continue;
-        }
-        if fs::symlink_metadata(&path).is_ok() {
-            fs::remove_file(&path).with_context(|| format!("cannot replace {}", path.display()))?;
-        }
-        std::os::unix::fs::symlink(target.file, &path)
-            .with_context(|| format!("cannot create the link {}", path.display()))?;
-        written.push(link);
-    }
-
-    let mut line = format!(
-        "{} completions: {} ({})",
-        target.shell.name(),
-        dir.display(),
-        written.join(", ")
-    );
-    if !left.is_empty() {
-        write!(
-            line,
-            "; left alone, not written by tootguard: {}",
-            left.join(", ")
-        )?;
-    }
-    Ok(line)
-}
-
-/// Whether `path` is free, or ours to replace: a link to our script, or a
-/// script we generated.
-fn is_ours(path: &Path, file: &str) -> bool {
-    match fs::symlink_metadata(path) {
-        Err(_) => true,
-        Ok(meta) if meta.file_type().is_symlink() => {
-            fs::read_link(path).is_ok_and(|target| target == Path::new(file))
-        }
-        Ok(meta) if meta.is_file() => fs::read_to_string(path).is_ok_and(|text| {
-            text.lines()
-                .take(3)
-                .any(|l| l.contains("Generated by `tootguard completions"))
-        }),
-        Ok(_) => false,
-    }
-}
-
-/// The `.zshrc` line that puts `dir` on zsh's fpath, unless `.zshrc` has it.
-fn zsh_fpath_hint(home: &Path, dir: &Path) -> Option<String> {
-    let shown = match dir.strip_prefix(home) {
-        Ok(rest)
-            if rest.to_str().is_some_and(|r| {
-                r.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c))
-            }) =>
-        {
-            format!("~/{}", rest.display())
-        }
-        _ => zsh_quote(&dir.display().to_string()),
-    };
-    let zshrc = fs::read_to_string(home.join(".zshrc")).unwrap_or_default();
-    if zshrc.contains(&shown) || zshrc.contains(&dir.display().to_string()) {
-        return None;
-    }
-    Some(format!(
-        "  zsh: add to ~/.zshrc, before compinit: fpath=({shown} $fpath)"
-    ))
 }

@@ -2,7 +2,8 @@
 //! completes in the real shell. bash runs the completion function the way
 //! readline would (`COMP_WORDS` split at `COMP_WORDBREAKS`), zsh completes a
 //! typed line under `zpty` with compinit loaded, and fish answers
-//! `complete -C`. Every shell runs under the harness's 20 s limit.
+//! `complete -C`. Every shell runs under the harness's 20 s limit. Each
+//! script also passes its shell's linter.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -177,6 +178,119 @@ fn the_scripts_name_the_mastodon_version_of_their_tootctl_commands() {
         let header: String = script(shell).lines().take(5).collect();
         assert!(header.contains("Mastodon 4.6.5"), "{shell}: {header}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// linters
+
+/// A shell's linter: shellcheck for bash (its default checks), and for zsh
+/// and fish, which have none, their own parser, which reads a script
+/// without running it (`zsh -n`, `fish --no-execute`).
+struct Linter {
+    shell: &'static str,
+    program: &'static str,
+    /// Before the script's path.
+    args: &'static [&'static str],
+    /// Lines appended to the script that the linter must reject, with
+    /// `caught` in what it says: a linter run that passed everything would
+    /// pass the script too, and the test could not fail.
+    planted: &'static str,
+    caught: &'static str,
+}
+
+const LINTERS: [Linter; 3] = [
+    Linter {
+        shell: "bash",
+        program: "shellcheck",
+        // Every severity, style included; no .shellcheckrc changes that.
+        args: &["--norc", "--shell=bash", "--severity=style"],
+        // SC2207 is disabled for clap_complete's function alone: a disable
+        // that covered the whole file would hide this one too.
+        planted: "planted=($(compgen -W \"a b\"))\necho \"${planted[@]}\"\n",
+        caught: "SC2207",
+    },
+    Linter {
+        shell: "zsh",
+        program: "zsh",
+        args: &["--no-rcs", "--no-exec"],
+        planted: "if true; then\n",
+        caught: "parse error",
+    },
+    Linter {
+        shell: "fish",
+        program: "fish",
+        args: &["--no-config", "--no-execute"],
+        planted: "end\n",
+        caught: "'end' outside of a block",
+    },
+];
+
+impl Linter {
+    fn run(&self, w: &World, script: &Path) -> crate::harness::Outcome {
+        w.cmd(self.program).args(self.args).arg(script).run()
+    }
+
+    /// Lints the script in `path`, then a copy with the planted error.
+    #[track_caller]
+    fn check(&self, w: &World, path: &Path) {
+        let out = self.run(w, path);
+        assert!(
+            out.code() == Some(0) && out.stdout.is_empty() && out.stderr.is_empty(),
+            "{} finds fault with {} (status {:?}):\n{}{}",
+            self.program,
+            path.display(),
+            out.code(),
+            out.stdout,
+            out.stderr
+        );
+        let planted = w.base().join(format!("planted.{}", self.shell));
+        let mut text = fs::read_to_string(path).unwrap();
+        text.push_str(self.planted);
+        fs::write(&planted, text).unwrap();
+        let out = self.run(w, &planted);
+        assert!(
+            out.code() != Some(0) && format!("{}{}", out.stdout, out.stderr).contains(self.caught),
+            "{} does not report the error planted in {} (status {:?}):\n{}{}",
+            self.program,
+            path.display(),
+            out.code(),
+            out.stdout,
+            out.stderr
+        );
+    }
+}
+
+/// The script as printed and as checked in, through `shell`'s linter.
+#[track_caller]
+fn lint(shell: &str) {
+    let w = World::bare();
+    let linter = LINTERS.iter().find(|l| l.shell == shell).unwrap();
+    assert!(
+        ["/usr/bin", "/bin"]
+            .iter()
+            .any(|dir| Path::new(dir).join(linter.program).exists()),
+        "{} not found; install it (as root): scripts/install-test-deps",
+        linter.program
+    );
+    let (_, file) = SHELLS.iter().find(|(s, _)| *s == shell).unwrap();
+    linter.check(&w, &script_file(&w, shell));
+    let checked_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
+    linter.check(&w, &checked_in.join(file));
+}
+
+#[test]
+fn the_bash_script_passes_shellcheck() {
+    lint("bash");
+}
+
+#[test]
+fn the_zsh_script_passes_zsh_no_exec() {
+    lint("zsh");
+}
+
+#[test]
+fn the_fish_script_passes_fish_no_execute() {
+    lint("fish");
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
     "
-    COMPREPLY=($(compgen -W "$tasks" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$tasks" -- "$cur")
     if [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]]; then
         local typed=${cur%"${cur##*:}"} i
         for i in "${!COMPREPLY[@]}"; do

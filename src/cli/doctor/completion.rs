@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use super::{Check, Status};
+use super::Check;
 use crate::environment::Env;
+use crate::guards::Level;
 use crate::tootctl_source::{self, Source};
 
 pub const ID: &str = "completion";
@@ -15,7 +16,7 @@ pub fn check(env: &Env, dir: &Path) -> Check {
     match source {
         Source::Installed { root, .. } => Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!(
                 "tootctl completion reads {}/lib/mastodon/cli ({})",
                 root.display(),
@@ -24,7 +25,7 @@ pub fn check(env: &Env, dir: &Path) -> Check {
         ),
         Source::Embedded(why) => Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!(
                 "tootctl completion falls back to the tree embedded in tootguard ({}), \
                  because {why}: it may offer options this server's tootctl does not take",

@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
-use super::{Check, Status};
+use super::Check;
 use crate::config::SKIP_POST;
 use crate::guards;
+use crate::guards::Level;
 use crate::resolve::Root;
 use crate::settings::Env;
 use crate::site::Site;
@@ -32,7 +33,7 @@ pub fn config(site: &Site, root: &Path) -> Check {
             if let Some(source) = guards::pgbouncer::skip_post_in_file(files) {
                 return Check::new(
                     ID,
-                    Status::Warn,
+                    Level::Warn,
                     format!(
                         "{SKIP_POST} is set in {source}: Mastodon skips the post-deployment \
                          migrations whenever it is set, whatever its value, so `rails \
@@ -43,7 +44,7 @@ pub fn config(site: &Site, root: &Path) -> Check {
             }
             Check::new(
                 ID,
-                Status::Ok,
+                Level::Ok,
                 if present.is_empty() {
                     "no .env* files; only the environment configures Mastodon".to_owned()
                 } else {
@@ -52,7 +53,7 @@ pub fn config(site: &Site, root: &Path) -> Check {
             )
         }
         // The reader's message names the file, the problem and its fix.
-        Err(e) => Check::new(ID, Status::Fail, e.to_owned())
+        Err(e) => Check::new(ID, Level::Block, e.to_owned())
             .fix("Do what the message says for that file, then run `tootguard doctor` again."),
     }
 }
@@ -66,7 +67,7 @@ pub fn db_password(site: &Site) -> Check {
         _ => {
             return Check::new(
                 ID,
-                Status::Ok,
+                Level::Ok,
                 "not checked: the database settings cannot be read (see the `config` check)",
             );
         }
@@ -74,7 +75,7 @@ pub fn db_password(site: &Site) -> Check {
     let Some(password) = db.password.filter(|p| !p.is_empty()) else {
         return Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             "no database password is set (PostgreSQL's peer or trust authentication)",
         );
     };
@@ -85,13 +86,13 @@ pub fn db_password(site: &Site) -> Check {
     if !weak {
         return Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!("{variable} is set and not weak (not shown)"),
         );
     }
     Check::new(
         ID,
-        Status::Warn,
+        Level::Warn,
         format!(
             "{variable} is weak: it is shorter than {} characters, or the same as the database \
              user or name",
@@ -137,11 +138,11 @@ pub fn shell_env(env: &Env, root: Option<&Root>) -> Check {
     if problems.is_empty() {
         return Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!("no {SKIP_POST} and no stray RAILS_ENV exported"),
         );
     }
-    Check::new(ID, Status::Warn, format!("{}.", problems.join("; "))).fix(format!(
+    Check::new(ID, Level::Warn, format!("{}.", problems.join("; "))).fix(format!(
         "`unset {}`, and remove the export from ~/.bashrc or ~/.profile if it is there.",
         unset.join(" ")
     ))

@@ -15,8 +15,8 @@
 
 use std::path::Path;
 
+use super::Check;
 use super::requirements::{self, DB_RAKE};
-use super::{Check, Status};
 use crate::database::{Pooler, lock, migrations};
 use crate::guards::pgbouncer::{self, FoundBy, Route, endpoint};
 use crate::guards::{Level, lock as lock_guard};
@@ -37,7 +37,7 @@ pub fn checks(site: &Site, root: &Path) -> Vec<Check> {
         Ok(route) => route,
         Err(e) => {
             let mut out = vec![
-                Check::new("database", Status::Fail, e)
+                Check::new("database", Level::Block, e)
                     .fix("Fix the database settings in .env.production (see the `config` check)."),
             ];
             out.extend(not_checked("the database settings cannot be read"));
@@ -51,7 +51,7 @@ pub fn checks(site: &Site, root: &Path) -> Vec<Check> {
         let mut out = vec![
             Check::new(
                 "database",
-                Status::Fail,
+                Level::Block,
                 format!("nothing answers at {configured} (from {via}): {why}"),
             )
             .fix(
@@ -78,7 +78,7 @@ fn not_checked(why: &str) -> Vec<Check> {
         .map(|id| {
             Check::new(
                 id,
-                Status::Warn,
+                Level::Warn,
                 format!("not checked: {why} (see the `database` check)"),
             )
             .fix("Fix what the `database` check names, then run `tootguard doctor` again.")
@@ -94,7 +94,7 @@ fn database(route: &Route) -> Check {
     let Some(direct) = &route.direct else {
         return Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!("the database answers at {configured} (from {via})"),
         );
     };
@@ -111,7 +111,7 @@ fn database(route: &Route) -> Check {
     match answered {
         Ok(()) => Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!(
                 "{front} answers at {configured}, and PostgreSQL answers directly at {target} \
                  (where migrations will go)"
@@ -119,7 +119,7 @@ fn database(route: &Route) -> Check {
         ),
         Err(why) => Check::new(
             ID,
-            Status::Fail,
+            Level::Block,
             format!(
                 "{front} answers at {configured}, but PostgreSQL's direct endpoint {target}, \
                  where migrations must go, does not: {why}"
@@ -171,7 +171,7 @@ fn postgresql_version(route: &Route, root: &Path) -> Check {
         Err(e) => {
             return Check::new(
                 ID,
-                Status::Warn,
+                Level::Warn,
                 format!(
                     "cannot tell which PostgreSQL this version needs: cannot read {DB_RAKE} ({e})"
                 ),
@@ -194,7 +194,7 @@ fn postgresql_version(route: &Route, root: &Path) -> Check {
         };
         return Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!("no minimum PostgreSQL version stated in {DB_RAKE}{live}"),
         );
     };
@@ -204,7 +204,7 @@ fn postgresql_version(route: &Route, root: &Path) -> Check {
         Err(why) => {
             return Check::new(
                 ID,
-                Status::Warn,
+                Level::Warn,
                 format!(
                     "this version needs PostgreSQL {wanted} or newer ({DB_RAKE}), but the \
                      server's version is unknown: {why}"
@@ -217,7 +217,7 @@ fn postgresql_version(route: &Route, root: &Path) -> Check {
     if num < minimum {
         return Check::new(
             ID,
-            Status::Fail,
+            Level::Block,
             format!(
                 "PostgreSQL at {at} is {live}, older than the {wanted} this version's {DB_RAKE} \
                  requires: its `db:migrate` aborts before migrating anything"
@@ -232,7 +232,7 @@ fn postgresql_version(route: &Route, root: &Path) -> Check {
     }
     Check::new(
         ID,
-        Status::Ok,
+        Level::Ok,
         format!(
             "PostgreSQL at {at} is {live}; this version's {DB_RAKE} requires {wanted} or newer"
         ),
@@ -265,7 +265,7 @@ fn pooler(route: &Route) -> Check {
     let db = &route.database;
     let configured = endpoint(&db.host, db.port);
     if let Some((message, fix)) = &route.refusal {
-        return Check::new(ID, Status::Fail, message.clone()).fix(fix.clone());
+        return Check::new(ID, Level::Block, message.clone()).fix(fix.clone());
     }
     let direct = route.direct.as_ref().map(|d| endpoint(&d.host, d.port));
     let pooler = route.report.as_ref().map(|r| &r.pooler);
@@ -288,7 +288,7 @@ fn pooler(route: &Route) -> Check {
             };
             Check::new(
                 ID,
-                Status::Ok,
+                Level::Ok,
                 format!(
                     "TOOTGUARD_DIRECT_DB_* set: migrations go to PostgreSQL at {target}{asked}, \
                      everything else to {configured}"
@@ -298,7 +298,7 @@ fn pooler(route: &Route) -> Check {
         FoundBy::Server => match (&route.direct, pooler) {
             (Some(_), _) => Check::new(
                 ID,
-                Status::Ok,
+                Level::Ok,
                 format!(
                     "a connection pooler answers at {configured}; PostgreSQL itself is at {} \
                      (asked: the server said where its session is, and answers there as the \
@@ -308,7 +308,7 @@ fn pooler(route: &Route) -> Check {
             ),
             (None, _) => Check::new(
                 ID,
-                Status::Ok,
+                Level::Ok,
                 format!(
                     "nothing stands between Mastodon and PostgreSQL: PostgreSQL itself answers \
                      at {configured} (asked)"
@@ -329,7 +329,7 @@ fn pooler(route: &Route) -> Check {
             if socket_only && !warned {
                 return Check::new(
                     ID,
-                    Status::Ok,
+                    Level::Ok,
                     format!(
                         "{decided} (by the port: over a Unix socket the server cannot say \
                          whether a pooler is in between)"
@@ -354,7 +354,7 @@ fn pooler(route: &Route) -> Check {
                  TOOTGUARD_DIRECT_DB_PORT in .env.production."
                     .to_owned()
             };
-            Check::new(ID, Status::Warn, message).fix(fix)
+            Check::new(ID, Level::Warn, message).fix(fix)
         }
     }
 }
@@ -365,7 +365,7 @@ fn migration_lock(route: &Route) -> Check {
     if let Some(why) = unasked(route) {
         return Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!("not checked: the database could not be asked ({why})"),
         )
         .fix(let_it_ask(route));
@@ -375,7 +375,7 @@ fn migration_lock(route: &Route) -> Check {
         Some(Err(why)) => {
             return Check::new(
                 ID,
-                Status::Warn,
+                Level::Warn,
                 format!("cannot read Rails' migration lock on {name}: {why}"),
             )
             .fix(let_it_ask(route));
@@ -385,7 +385,7 @@ fn migration_lock(route: &Route) -> Check {
     let Some(holder) = holders.first() else {
         return Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!(
                 "Rails' migration lock on {name} is free (advisory lock {})",
                 lock::key(&name)
@@ -394,13 +394,13 @@ fn migration_lock(route: &Route) -> Check {
     };
     let (message, fix) = lock_guard::describe(route, holder);
     // A certain leftover fails; what may be a running migration warns.
-    let status = match lock_guard::kind(route, holder) {
-        lock_guard::Kind::OursPooled => Status::Fail,
+    let level = match lock_guard::kind(route, holder) {
+        lock_guard::Kind::OursPooled => Level::Block,
         lock_guard::Kind::Running | lock_guard::Kind::Hidden | lock_guard::Kind::Idle => {
-            Status::Warn
+            Level::Warn
         }
     };
-    Check::new(ID, status, message).fix(fix)
+    Check::new(ID, level, message).fix(fix)
 }
 
 fn pending(route: &Route, root: &Path) -> Check {
@@ -408,7 +408,7 @@ fn pending(route: &Route, root: &Path) -> Check {
     if let Some(why) = unasked(route) {
         return Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!("not checked: the database could not be asked ({why})"),
         )
         .fix(let_it_ask(route));
@@ -418,7 +418,7 @@ fn pending(route: &Route, root: &Path) -> Check {
         Some(Err(why)) => {
             return Check::new(
                 ID,
-                Status::Warn,
+                Level::Warn,
                 format!("cannot read the applied migrations (schema_migrations): {why}"),
             )
             .fix(let_it_ask(route));
@@ -430,7 +430,7 @@ fn pending(route: &Route, root: &Path) -> Check {
         Err(why) => {
             return Check::new(
                 ID,
-                Status::Warn,
+                Level::Warn,
                 format!("cannot list the migrations: {why}"),
             )
             .fix(format!(
@@ -448,7 +448,7 @@ fn pending(route: &Route, root: &Path) -> Check {
     if applied.is_empty() && files.pre.len() + files.post.len() > 0 {
         return Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!("the database has no migrations applied: {counts}"),
         )
         .fix(
@@ -459,7 +459,7 @@ fn pending(route: &Route, root: &Path) -> Check {
     if let Some(newest) = p.unknown.last() {
         return Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!(
                 "the database has {} migration(s) newer than any in this checkout (newest {newest}): \
                  the checkout is older than the database; {counts}",
@@ -472,7 +472,7 @@ fn pending(route: &Route, root: &Path) -> Check {
         );
     }
     if pre > 0 {
-        return Check::new(ID, Status::Warn, counts).fix(
+        return Check::new(ID, Level::Warn, counts).fix(
             "Finish the upgrade: `tootguard upgrade` (or `tootguard upgrade --from pre-migrate` \
              once bundle and yarn have run).",
         );
@@ -480,7 +480,7 @@ fn pending(route: &Route, root: &Path) -> Check {
     if post > 0 {
         return Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!("the last upgrade's post-deployment migrations never ran: {counts}"),
         )
         .fix(
@@ -490,7 +490,7 @@ fn pending(route: &Route, root: &Path) -> Check {
     }
     Check::new(
         ID,
-        Status::Ok,
+        Level::Ok,
         format!(
             "every migration of this checkout is applied ({} pre-deployment, {} \
              post-deployment)",

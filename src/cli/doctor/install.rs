@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::{Check, Status};
+use super::{Check, from_verdict};
 use crate::guards::{self, Level};
 use crate::invocation::Tool;
 use crate::resolve::Root;
@@ -31,7 +31,7 @@ pub fn root_check(base: &anyhow::Result<Site>) -> Check {
     let site = match base {
         Ok(site) => site,
         Err(e) => {
-            return Check::new(ID, Status::Fail, format!("{e:#}")).fix(
+            return Check::new(ID, Level::Block, format!("{e:#}")).fix(
                 "Unset MASTODON_ROOT, or set it to the Mastodon directory (usually \
                  /home/mastodon/live).",
             );
@@ -40,7 +40,7 @@ pub fn root_check(base: &anyhow::Result<Site>) -> Check {
     if let Some(root) = &site.root
         && let Err(untrusted) = crate::resolve::untrusted(root, Tool::Tootctl, &site.env)
     {
-        return Check::new(ID, Status::Fail, untrusted.message).fix(untrusted.fix);
+        return Check::new(ID, Level::Block, untrusted.message).fix(untrusted.fix);
     }
     match &site.root {
         Some(Root {
@@ -49,7 +49,7 @@ pub fn root_check(base: &anyhow::Result<Site>) -> Check {
             found_by,
         }) => Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!(
                 "Mastodon production install at {} (found by {found_by})",
                 dir.display()
@@ -57,7 +57,7 @@ pub fn root_check(base: &anyhow::Result<Site>) -> Check {
         ),
         Some(root) => Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!(
                 "{} (found by {}) has no .env.production: a development checkout, not a \
                  production install",
@@ -71,7 +71,7 @@ pub fn root_check(base: &anyhow::Result<Site>) -> Check {
         ),
         None => Check::new(
             ID,
-            Status::Fail,
+            Level::Block,
             format!(
                 "found no Mastodon install: MASTODON_ROOT is unset, none in {} or its \
                  parents (a directory with bin/tootctl and config/application.rb), no \
@@ -92,7 +92,7 @@ pub fn version(root: &Path) -> Check {
     match crate::files::read_small(&file) {
         Err(e) => Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!(
                 "cannot tell the version: cannot read {} ({e})",
                 file.display()
@@ -102,12 +102,12 @@ pub fn version(root: &Path) -> Check {
         Ok(text) => match crate::release::parse_version_rb(&text) {
             Some(v) => Check::new(
                 ID,
-                Status::Ok,
+                Level::Ok,
                 format!("Mastodon {v} (lib/mastodon/version.rb)"),
             ),
             None => Check::new(
                 ID,
-                Status::Warn,
+                Level::Warn,
                 format!(
                     "cannot tell the version: {} has no readable `def major`, `def minor` \
                      and `def patch`",
@@ -131,7 +131,7 @@ pub fn user(root: &Root, env: &Env) -> (Check, Env) {
         return (
             Check::new(
                 ID,
-                Status::Warn,
+                Level::Warn,
                 format!("cannot tell who owns {}", root.dir.display()),
             )
             .fix(format!("Check the permissions of {}.", root.dir.display())),
@@ -146,7 +146,7 @@ pub fn user(root: &Root, env: &Env) -> (Check, Env) {
     let check = match (verdict.level, owner) {
         (Level::Notice, Some(owner)) => Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!(
                 "you are root; tootguard runs Mastodon's commands as {owner}, the owner of {}",
                 root.dir.display()
@@ -156,7 +156,7 @@ pub fn user(root: &Root, env: &Env) -> (Check, Env) {
             "Work as the owner: `su - {owner}` (anything run as root without tootguard \
              leaves root-owned files that break {owner}'s runs with Errno::EACCES)."
         )),
-        _ => Check::from_verdict(ID, verdict),
+        _ => from_verdict(ID, verdict),
     };
     (check, owner_env)
 }

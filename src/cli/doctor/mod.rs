@@ -53,62 +53,32 @@ pub struct Args {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    Ok,
-    Warn,
-    Fail,
-}
+/// One check's outcome: a guard's verdict in all but name — an id, a
+/// level, a message and the exact fix when the level is not `ok` — and
+/// never with changes. doctor shows [`Level::Block`] as `fail` ([`label`]).
+pub type Check = Verdict;
 
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-        }
+/// A check's level as doctor shows it: `ok`, `warn` or `fail`.
+pub fn label(level: Level) -> &'static str {
+    match level {
+        Level::Ok | Level::Notice => "ok",
+        Level::Warn => "warn",
+        Level::Block => "fail",
     }
 }
 
-/// One check's outcome.
-#[derive(Debug, Clone)]
-pub struct Check {
-    pub id: &'static str,
-    pub status: Status,
-    pub message: String,
-    /// The exact fix, when the status is not `ok`.
-    pub fix: Option<String>,
-}
-
-impl Check {
-    fn new(id: &'static str, status: Status, message: impl Into<String>) -> Check {
-        Check {
-            id,
-            status,
-            message: message.into(),
-            fix: None,
-        }
-    }
-
-    fn fix(mut self, fix: impl Into<String>) -> Check {
-        self.fix = Some(fix.into());
-        self
-    }
-
-    /// A guard's verdict as a check: a block fails, a warning warns, the
-    /// rest is ok (with no fix to show).
-    fn from_verdict(id: &'static str, verdict: Verdict) -> Check {
-        let status = match verdict.level {
-            Level::Block => Status::Fail,
-            Level::Warn => Status::Warn,
-            Level::Ok | Level::Notice => Status::Ok,
-        };
-        Check {
-            id,
-            status,
-            message: verdict.message,
-            fix: verdict.fix.filter(|_| status != Status::Ok),
-        }
+/// A guard's verdict as a row of its own id: a notice is ok, and an ok row
+/// shows no fix.
+fn from_verdict(id: &'static str, verdict: Verdict) -> Check {
+    let level = match verdict.level {
+        Level::Notice => Level::Ok,
+        level => level,
+    };
+    Verdict {
+        id,
+        level,
+        fix: verdict.fix.filter(|_| level != Level::Ok),
+        ..verdict
     }
 }
 
@@ -124,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     std::io::stdout()
         .write_all(text.as_bytes())
         .context("cannot write the report to standard output")?;
-    Ok(if checks.iter().any(|c| c.status == Status::Fail) {
+    Ok(if checks.iter().any(|c| c.level == Level::Block) {
         exit::FAILURE
     } else {
         exit::OK
@@ -169,17 +139,17 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
         }
         _ => {
             let why = "not checked: no Mastodon install (see the `root` check)";
-            out.push(Check::new("version", Status::Warn, why));
-            out.push(Check::new(path::ID, Status::Warn, why));
-            out.push(Check::new("user", Status::Warn, why));
+            out.push(Check::new("version", Level::Warn, why));
+            out.push(Check::new(path::ID, Level::Warn, why));
+            out.push(Check::new("user", Level::Warn, why));
             out.push(runtime::ruby(env, dir, None));
             out.push(runtime::node(env, dir, None));
-            out.push(Check::new("config", Status::Warn, why));
-            out.push(Check::new("encryption-keys", Status::Warn, why));
+            out.push(Check::new("config", Level::Warn, why));
+            out.push(Check::new("encryption-keys", Level::Warn, why));
             for id in db::IDS {
-                out.push(Check::new(id, Status::Warn, why));
+                out.push(Check::new(id, Level::Warn, why));
             }
-            out.push(Check::new("db-password", Status::Warn, why));
+            out.push(Check::new("db-password", Level::Warn, why));
         }
     }
     out.push(runtime::memory(env, dir));
@@ -192,11 +162,11 @@ pub fn checks(env: &Env, cwd: &Path) -> Vec<Check> {
 pub fn table(checks: &[Check], stream: Stream) -> String {
     let mut out = String::new();
     for check in checks {
-        let level = format!("{:<4}", check.status.as_str());
-        let level = level.if_supports_color(stream, |t| match check.status {
-            Status::Ok => t.green().to_string(),
-            Status::Warn => t.yellow().bold().to_string(),
-            Status::Fail => t.red().bold().to_string(),
+        let level = format!("{:<4}", label(check.level));
+        let level = level.if_supports_color(stream, |t| match check.level {
+            Level::Ok | Level::Notice => t.green().to_string(),
+            Level::Warn => t.yellow().bold().to_string(),
+            Level::Block => t.red().bold().to_string(),
         });
         out.push_str(&format!("{level}  {:<9}  {}\n", check.id, check.message));
         if let Some(fix) = &check.fix {
@@ -220,7 +190,7 @@ pub fn to_json(checks: &[Check]) -> String {
         .iter()
         .map(|c| Entry {
             id: c.id,
-            level: c.status.as_str(),
+            level: label(c.level),
             message: redact::scrub(&c.message),
             fix: c.fix.as_deref().map(redact::scrub),
         })

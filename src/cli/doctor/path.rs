@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::{Check, Status};
+use super::Check;
+use crate::guards::Level;
 use crate::release::{self, Jump, Running};
 
 pub const ID: &str = "upgrade-path";
@@ -15,7 +16,7 @@ pub fn check(root: &Path) -> Check {
         Err(why) => {
             return Check::new(
                 ID,
-                Status::Warn,
+                Level::Warn,
                 format!("cannot tell the version checked out: {why}"),
             )
             .fix("Restore lib/mastodon/version.rb from the Mastodon checkout.");
@@ -28,14 +29,14 @@ pub fn check(root: &Path) -> Check {
         Running::Fresh => {
             return Check::new(
                 ID,
-                Status::Ok,
+                Level::Ok,
                 format!("{to}, the first version checked out since the clone"),
             );
         }
         Running::Unknown(why) => {
             return Check::new(
                 ID,
-                Status::Warn,
+                Level::Warn,
                 format!(
                     "{to} is checked out, and the version that ran before is unknown ({why}), \
                      so tootguard cannot check the upgrade path"
@@ -52,19 +53,19 @@ pub fn check(root: &Path) -> Check {
     match release::path(&from, &to) {
         Jump::Same => Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!("{to} runs and is checked out: nothing to upgrade ({source})"),
         ),
         Jump::Step => Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!("{from} → {to}: a supported step ({source})"),
         ),
         Jump::Skips(series) => {
             let first = &series[0];
             Check::new(
                 ID,
-                Status::Fail,
+                Level::Block,
                 format!(
                     "{from} → {to} skips the {} series ({source}): Mastodon supports \
                      upgrades through at least one release of every minor series",
@@ -83,7 +84,7 @@ pub fn check(root: &Path) -> Check {
         }
         Jump::Downgrade => Check::new(
             ID,
-            Status::Fail,
+            Level::Block,
             format!(
                 "{from} → {to} is a downgrade ({source}): the database has {from}'s \
                  migrations, which {to}'s code does not know"
@@ -95,7 +96,7 @@ pub fn check(root: &Path) -> Check {
         )),
         Jump::NewMajor => Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!(
                 "{from} → {to} is a new major version ({source}): tootguard cannot tell which \
                  {}.x release it must come from",

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{Check, Status};
+use super::Check;
 use crate::cli::install::{self, SYSTEM_DIR, export_path_line, is_rbenv_shims, spellings_of};
+use crate::guards::Level;
 use crate::invocation::{Shim, Tool};
 use crate::process::run_with_timeout;
 use crate::quote::word as quote;
@@ -33,7 +34,7 @@ pub fn shims(env: &Env, cwd: &Path) -> Check {
     const ID: &str = "shims";
     let me = match SelfId::current() {
         Ok(me) => me,
-        Err(e) => return Check::new(ID, Status::Fail, format!("{e:#}")),
+        Err(e) => return Check::new(ID, Level::Block, format!("{e:#}")),
     };
     let path = env.get("PATH").unwrap_or_default();
     let mut found_dirs: Vec<PathBuf> = Vec::new();
@@ -83,7 +84,7 @@ pub fn shims(env: &Env, cwd: &Path) -> Check {
         };
         return Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!(
                 "rails, rake, tootctl, ruby and bundle on PATH are tootguard's shims ({}): \
                  every spelling of the docs is guarded{slower}",
@@ -127,7 +128,7 @@ pub fn shims(env: &Env, cwd: &Path) -> Check {
                  ~/.bashrc (or ~/.profile) and open a new shell."
             .to_owned(),
     };
-    Check::new(ID, Status::Warn, format!("{}.", problems.join("; "))).fix(fix)
+    Check::new(ID, Level::Warn, format!("{}.", problems.join("; "))).fix(fix)
 }
 
 /// The commands that point `shims` at `shim_binary`: `tootguard install
@@ -165,25 +166,25 @@ pub fn sudo() -> Check {
     let Some(_sudo) =
         resolve::first_on_path("sudo", OsStr::new(DEBIAN_SECURE_PATH), Path::new("/"))
     else {
-        return Check::new(ID, Status::Ok, "sudo is not installed");
+        return Check::new(ID, Level::Ok, "sudo is not installed");
     };
     let (secure_path, from) = secure_path();
     let Some(secure_path) = secure_path else {
         return Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!("{from} sets no secure_path: sudo keeps the caller's PATH (see `shims`)"),
         );
     };
     let me = match SelfId::current() {
         Ok(me) => me,
-        Err(e) => return Check::new(ID, Status::Fail, format!("{e:#}")),
+        Err(e) => return Check::new(ID, Level::Block, format!("{e:#}")),
     };
     let found = resolve::first_on_path("tootctl", OsStr::new(&secure_path), Path::new("/"));
     if found.as_deref().is_some_and(|p| me.is(p)) {
         return Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!(
                 "`sudo tootctl …` and `sudo -u mastodon …` are guarded: sudo's secure_path \
                  ({from}) finds tootguard's shims"
@@ -207,17 +208,17 @@ pub fn sudo() -> Check {
     if nix::unistd::geteuid().is_root() {
         Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!(
                 "{message}; you are root, who needs no sudo — for the admins who use it: {fix}"
             ),
         )
     } else if may_use_sudo() {
-        Check::new(ID, Status::Warn, message).fix(fix)
+        Check::new(ID, Level::Warn, message).fix(fix)
     } else {
         Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!(
                 "{message}; you are not in the sudo group, so this concerns other admins: {fix}"
             ),
@@ -296,7 +297,7 @@ pub fn cron(env: &Env, cwd: &Path) -> Check {
     const ID: &str = "cron";
     let path = env.get("PATH").unwrap_or_default();
     let Some(crontab) = resolve::first_on_path("crontab", &path, cwd) else {
-        return Check::new(ID, Status::Ok, "no crontab command: cron is not installed");
+        return Check::new(ID, Level::Ok, "no crontab command: cron is not installed");
     };
     let mut cmd = Command::new(crontab);
     cmd.arg("-l")
@@ -308,15 +309,15 @@ pub fn cron(env: &Env, cwd: &Path) -> Check {
             String::from_utf8_lossy(&stdout).into_owned()
         }
         // `no crontab for <user>`: exit status 1.
-        Ok(_) => return Check::new(ID, Status::Ok, "no crontab for this user"),
+        Ok(_) => return Check::new(ID, Level::Ok, "no crontab for this user"),
         Err(why) => {
-            return Check::new(ID, Status::Warn, format!("`crontab -l` {why}"))
+            return Check::new(ID, Level::Warn, format!("`crontab -l` {why}"))
                 .fix("Check the crontab by hand: `crontab -l`.");
         }
     };
     let me = match SelfId::current() {
         Ok(me) => me,
-        Err(e) => return Check::new(ID, Status::Fail, format!("{e:#}")),
+        Err(e) => return Check::new(ID, Level::Block, format!("{e:#}")),
     };
     let mut cron_path = CRON_DEFAULT_PATH.to_owned();
     let mut jobs = 0;
@@ -347,12 +348,12 @@ pub fn cron(env: &Env, cwd: &Path) -> Check {
         }
     }
     if jobs == 0 {
-        return Check::new(ID, Status::Ok, "no Mastodon command in this user's crontab");
+        return Check::new(ID, Level::Ok, "no Mastodon command in this user's crontab");
     }
     if unguarded.is_empty() {
         return Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!("the crontab's {jobs} Mastodon job(s) reach tootguard (PATH={cron_path})"),
         );
     }
@@ -362,7 +363,7 @@ pub fn cron(env: &Env, cwd: &Path) -> Check {
         .unwrap_or_else(|| PathBuf::from(install::SYSTEM_DIR));
     Check::new(
         ID,
-        Status::Warn,
+        Level::Warn,
         format!(
             "crontab jobs run with PATH={cron_path}, which does not reach tootguard for {}",
             unguarded.join(", ")

@@ -13,8 +13,9 @@
 
 use std::path::Path;
 
-use super::{Check, Status};
+use super::Check;
 use crate::config::{Setting, Source};
+use crate::guards::Level;
 use crate::site::Site;
 
 /// The initializer that requires the keys (Mastodon ≥ 4.3).
@@ -79,7 +80,7 @@ pub fn encryption_keys(site: &Site, root: &Path, owner: Option<&str>) -> Check {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Check::new(
                 ID,
-                Status::Ok,
+                Level::Ok,
                 format!(
                     "no {INITIALIZER} in this checkout: this version does not need the Active \
                      Record encryption keys"
@@ -89,7 +90,7 @@ pub fn encryption_keys(site: &Site, root: &Path, owner: Option<&str>) -> Check {
         Err(e) => {
             return Check::new(
                 ID,
-                Status::Warn,
+                Level::Warn,
                 format!(
                     "cannot tell which keys this version needs: cannot read {INITIALIZER} ({e})"
                 ),
@@ -106,7 +107,7 @@ pub fn encryption_keys(site: &Site, root: &Path, owner: Option<&str>) -> Check {
         // Not upstream's: it may read Rails credentials or nothing at all.
         return Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!(
                 "cannot tell which keys this version needs: {INITIALIZER} names no \
                  ACTIVE_RECORD_ENCRYPTION_* variable (upstream's reads three from the environment)"
@@ -122,7 +123,7 @@ pub fn encryption_keys(site: &Site, root: &Path, owner: Option<&str>) -> Check {
         Err(_) => {
             return Check::new(
                 ID,
-                Status::Warn,
+                Level::Warn,
                 "not checked: the .env* files cannot be read (see the `config` check)",
             )
             .fix("Fix what the `config` check names, then run `tootguard doctor` again.");
@@ -180,7 +181,7 @@ pub fn encryption_keys(site: &Site, root: &Path, owner: Option<&str>) -> Check {
     if !missing.is_empty() && set.is_empty() {
         return Check::new(
             ID,
-            Status::Fail,
+            Level::Block,
             format!("{requires}; none is: {}", missing.join(", ")),
         )
         .fix(format!(
@@ -199,7 +200,7 @@ pub fn encryption_keys(site: &Site, root: &Path, owner: Option<&str>) -> Check {
             .is_ok_and(|t| t.contains("IGNORE_ALREADY_SET_SECRETS"));
         return Check::new(
             ID,
-            Status::Fail,
+            Level::Block,
             format!(
                 "{requires}; {} missing: {} (set: {}, not shown)",
                 if missing.len() == 1 {
@@ -244,7 +245,7 @@ pub fn encryption_keys(site: &Site, root: &Path, owner: Option<&str>) -> Check {
     if !test_values.is_empty() {
         return Check::new(
             ID,
-            Status::Fail,
+            Level::Block,
             format!(
                 "{} end(s) with {TEST_MARKER}: a test environment's key, which this version's \
                  {INITIALIZER} refuses in production",
@@ -261,7 +262,7 @@ pub fn encryption_keys(site: &Site, root: &Path, owner: Option<&str>) -> Check {
     if !unknown.is_empty() {
         return Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!(
                 "cannot tell whether {} is set: it comes from a `$(command)` or is not UTF-8, \
                  and tootguard runs no commands",
@@ -283,7 +284,7 @@ pub fn encryption_keys(site: &Site, root: &Path, owner: Option<&str>) -> Check {
         .collect();
     Check::new(
         ID,
-        Status::Ok,
+        Level::Ok,
         format!(
             "the {} Active Record encryption keys {INITIALIZER} requires are set, {} (values not \
              shown)",

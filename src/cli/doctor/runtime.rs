@@ -10,8 +10,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::engines::{parse_full_version, satisfies};
-use super::{Check, Status};
+use super::{Check, from_verdict};
 use crate::guards;
+use crate::guards::Level;
 use crate::invocation::Tool;
 use crate::process::run_with_timeout;
 use crate::resolve::SelfId;
@@ -34,7 +35,7 @@ pub fn ruby(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
     {
         return Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!(
                 "cannot tell which Ruby the install wants: cannot read {} ({e})",
                 file.display()
@@ -70,7 +71,7 @@ pub fn ruby(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
     match wanted {
         Some(w) if !version_matches(&w, &found) => Check::new(
             ID,
-            Status::Fail,
+            Level::Block,
             format!(
                 "ruby on PATH ({}) is {found}, but .ruby-version asks for {w}",
                 program.display()
@@ -79,7 +80,7 @@ pub fn ruby(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
         .fix(install),
         Some(w) => Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!(
                 "ruby {found} ({}), as .ruby-version asks ({w})",
                 program.display()
@@ -87,7 +88,7 @@ pub fn ruby(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
         ),
         None => Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!("ruby {found} ({})", program.display()),
         ),
     }
@@ -112,7 +113,7 @@ fn installed_version(
         None => crate::resolve::first_on_path(id, &path, dir),
     };
     let Some(program) = found else {
-        return Err(Check::new(id, Status::Fail, missing).fix(install));
+        return Err(Check::new(id, Level::Block, missing).fix(install));
     };
     let mut cmd = Command::new(&program);
     cmd.args(args);
@@ -122,7 +123,7 @@ fn installed_version(
             let shown: Vec<String> = args.iter().map(|a| crate::quote::word_str(a)).collect();
             Err(Check::new(
                 id,
-                Status::Fail,
+                Level::Block,
                 format!("`{} {}` {why}", program.display(), shown.join(" ")),
             )
             .fix(install))
@@ -178,7 +179,7 @@ pub fn node(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
         Err(why) => {
             return Check::new(
                 ID,
-                Status::Warn,
+                Level::Warn,
                 format!("{shown}; {why}, so its engines.node is not checked"),
             )
             .fix(
@@ -188,7 +189,7 @@ pub fn node(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
         Ok(None) => {
             return Check::new(
                 ID,
-                Status::Ok,
+                Level::Ok,
                 format!("{shown}; package.json names no engines.node"),
             );
         }
@@ -197,7 +198,7 @@ pub fn node(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
     let Some(version) = parse_full_version(&found) else {
         return Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!("{shown}: cannot read that version to compare it with engines.node {range:?}"),
         )
         .fix(format!("Check by hand that it satisfies {range:?}."));
@@ -205,18 +206,18 @@ pub fn node(env: &Env, dir: &Path, root: Option<&Path>) -> Check {
     match satisfies(&range, version) {
         Some(true) => Check::new(
             ID,
-            Status::Ok,
+            Level::Ok,
             format!("{shown} satisfies package.json's engines.node {range:?}"),
         ),
         Some(false) => Check::new(
             ID,
-            Status::Fail,
+            Level::Block,
             format!("{shown} does not satisfy package.json's engines.node {range:?}"),
         )
         .fix(install),
         None => Check::new(
             ID,
-            Status::Warn,
+            Level::Warn,
             format!(
                 "{shown}; package.json's engines.node {range:?} is a range tootguard cannot read"
             ),
@@ -232,10 +233,10 @@ pub fn memory(env: &Env, dir: &Path) -> Check {
     const ID: &str = "memory";
     let root = match crate::resolve::find_root(env, Some(dir), Tool::Tootctl) {
         Ok(root) => root,
-        Err(e) => return Check::new(ID, Status::Warn, format!("not checked: {e:#}")),
+        Err(e) => return Check::new(ID, Level::Warn, format!("not checked: {e:#}")),
     };
     let site = Site::new(dir.to_path_buf(), env.clone(), root);
-    Check::from_verdict(ID, guards::memory::verdict(&site))
+    from_verdict(ID, guards::memory::verdict(&site))
 }
 
 /// The first line a version command prints, run in `dir` with `env`, within

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use owo_colors::Stream;
 
-use crate::cli::doctor::{self, Status};
+use crate::cli::doctor;
 use crate::config::SKIP_POST;
 use crate::guards::{Level, Verdict};
 use crate::report;
@@ -122,8 +122,8 @@ impl Upgrade {
         // How tootctl completes is no matter for the upgrade.
         checks.retain(|c| c.id != doctor::COMPLETION);
         eprint!("{}", doctor::table(&checks, Stream::Stderr));
-        let count = |status| checks.iter().filter(|c| c.status == status).count();
-        let (fails, warns) = (count(Status::Fail), count(Status::Warn));
+        let count = |status| checks.iter().filter(|c| c.level == status).count();
+        let (fails, warns) = (count(Level::Block), count(Level::Warn));
         if fails > 0 {
             return Err(
                 Stop::new(format!("{fails} check(s) failed"), step).detail("Fix what fails above.")

@@ -55,10 +55,11 @@ pub(super) fn target(site: &Site) -> Result<(Endpoint, Option<String>, Vec<Strin
     Ok((endpoint, db.sslmode.clone(), warnings))
 }
 
-/// `name` on PATH, or why it is needed and how to get it.
+/// `name` on PATH (by the rule every PATH search here uses), or why it is
+/// needed and how to get it.
 pub(super) fn tool(env: &Env, name: &str) -> Result<PathBuf, Error> {
     let path = env.get("PATH").unwrap_or_default();
-    which::which_in(name, Some(&path), "/").map_err(|_| {
+    crate::resolve::first_on_path(name, &path, Path::new("/")).ok_or_else(|| {
         format!(
             "{name} is not on PATH ({}): tootguard backs up with PostgreSQL's own tools. \
              Install them (`apt install postgresql-client` as root), then run the backup again.",

@@ -721,10 +721,10 @@ fn doctor_reads_the_crontab_and_names_mastodon_jobs_that_do_not_reach_tootguard(
 fn doctor_tells_a_sudoer_that_sudo_runs_are_not_guarded_without_a_system_install() {
     let s = Setup::good();
     let user = crate::harness::TestUser::create(&s.w.base().join("admin"));
-    let add = std::process::Command::new("gpasswd")
-        .args(["-a", &user.name, "sudo"])
-        .output()
-        .unwrap();
+    let add = crate::harness::output(
+        std::process::Command::new("gpasswd").args(["-a", &user.name, "sudo"]),
+        std::time::Duration::from_secs(20),
+    );
     assert!(add.status.success(), "{add:?}");
     for dir in [s.w.base(), s.w.shims.clone()] {
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))

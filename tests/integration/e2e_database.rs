@@ -483,7 +483,8 @@ fn a_database_that_cannot_be_asked_leaves_the_decision_to_the_port_and_says_why(
              PREPARED_STATEMENTS=false\n"
         ));
     };
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Connections wait in its backlog, unanswered.
+    let (_silent, silent_port) = crate::harness::tcp_listener();
     let closed = crate::harness::ClosedPort::new();
     let cases: [(u16, &str, &str); 4] = [
         (
@@ -498,7 +499,7 @@ fn a_database_that_cannot_be_asked_leaves_the_decision_to_the_port_and_says_why(
         ),
         (closed.port, WRONG_PASSWORD, "cannot connect"),
         (
-            silent.local_addr().unwrap().port(),
+            silent_port,
             WRONG_PASSWORD,
             "no PostgreSQL answer within 5 s",
         ),

@@ -833,7 +833,8 @@ fn cli_writing_to(
     args: &[&str],
     stdout: impl Into<std::process::Stdio>,
 ) -> (Option<i32>, String) {
-    let out = std::process::Command::new(tootguard())
+    let mut command = std::process::Command::new(tootguard());
+    command
         .args(args)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -841,9 +842,10 @@ fn cli_writing_to(
         .current_dir(dir)
         .stdin(std::process::Stdio::null())
         .stdout(stdout)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .unwrap();
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().unwrap();
+    let out = crate::harness::wait_limited(child, Duration::from_secs(20))
+        .unwrap_or_else(|failed| panic!("{}", failed.explain(&command)));
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -370,47 +370,136 @@ impl Cmd {
 
     fn try_run(&mut self, limit: Duration) -> Option<Outcome> {
         let started = Instant::now();
-        let mut child = match self
-            .command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-        {
-            Ok(child) => child,
-            Err(e) if e.raw_os_error() == Some(26) => return None,
-            Err(e) => panic!("cannot start {:?}: {e}", self.command.get_program()),
-        };
-        // Read both pipes while waiting: a child that writes more than a
-        // pipe holds (64 KiB) would otherwise block forever on its write.
-        let stdout = drain(child.stdout.take());
-        let stderr = drain(child.stderr.take());
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > limit {
-                let _ = child.kill();
-                panic!(
-                    "{:?} still running after {limit:?}",
-                    self.command.get_program()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        // A grandchild may still hold a pipe open: wait a little, not forever.
-        let collect = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
-            rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+        let output = match run_limited(&mut self.command, limit) {
+            Ok(output) => output,
+            Err(Failed::Start(e)) if e.raw_os_error() == Some(26) => return None,
+            Err(failed) => panic!("{}", failed.explain(&self.command)),
         };
         let outcome = Outcome {
-            status,
-            stdout: String::from_utf8_lossy(&collect(stdout)).into_owned(),
-            stderr: String::from_utf8_lossy(&collect(stderr)).into_owned(),
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             elapsed: started.elapsed(),
         };
         if outcome.status.code() == Some(126) && outcome.stderr.contains("Text file busy") {
             return None;
         }
         Some(outcome)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The one timeout runner: every child the suite waits for goes through it.
+
+/// Why [`run_limited`] or [`wait_limited`] has no output to give.
+#[derive(Debug)]
+pub enum Failed {
+    /// The program could not be started.
+    Start(std::io::Error),
+    /// Still running at the limit; killed (with its process group when it
+    /// leads one). What it wrote until then.
+    TimedOut { limit: Duration, partial: Output },
+    /// `wait` itself failed.
+    Wait(std::io::Error),
+}
+
+impl Failed {
+    /// A message naming `command`, with the end of what it wrote.
+    pub fn explain(&self, command: &Command) -> String {
+        let what = describe(command);
+        match self {
+            Failed::Start(e) => format!("cannot start {what}: {e}"),
+            Failed::Wait(e) => format!("waiting for {what}: {e}"),
+            Failed::TimedOut { limit, partial } => {
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&partial.stdout),
+                    String::from_utf8_lossy(&partial.stderr)
+                );
+                let lines: Vec<&str> = text.lines().collect();
+                format!(
+                    "{what} still running after {limit:?}; it wrote:\n{}",
+                    lines[lines.len().saturating_sub(60)..].join("\n")
+                )
+            }
+        }
+    }
+}
+
+/// The program and its arguments, for messages.
+pub fn describe(command: &Command) -> String {
+    let mut text = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+/// [`run_limited`] for what must start and end in time: anything else
+/// fails the test, naming the command.
+#[track_caller]
+pub fn output(command: &mut Command, limit: Duration) -> Output {
+    run_limited(command, limit).unwrap_or_else(|failed| panic!("{}", failed.explain(command)))
+}
+
+/// Runs `command` with stdin closed and stdout and stderr captured, for at
+/// most `limit`: a child still running then is killed (see
+/// [`wait_limited`]) and the run fails, so a hung process never hangs the
+/// suite.
+pub fn run_limited(command: &mut Command, limit: Duration) -> Result<Output, Failed> {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(Failed::Start)?;
+    wait_limited(child, limit)
+}
+
+/// Waits at most `limit` for `child`, reading whichever of its stdout and
+/// stderr are pipes meanwhile (a child that writes more than a pipe holds,
+/// 64 KiB, would otherwise block forever on its write). At the limit the
+/// child is killed, and its process group with it when it leads one
+/// (`Command::process_group(0)`): a child's pid is never another group's
+/// id while the child lives, so the group kill hits nothing else.
+pub fn wait_limited(mut child: Child, limit: Duration) -> Result<Output, Failed> {
+    let started = Instant::now();
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() <= limit => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => break None,
+            Err(e) => return Err(Failed::Wait(e)),
+        }
+    };
+    if status.is_none() {
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // A grandchild may still hold a pipe open: wait a little, not forever.
+    let collect = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+        rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+    };
+    let (stdout, stderr) = (collect(stdout), collect(stderr));
+    match status {
+        Some(status) => Ok(Output {
+            status,
+            stdout,
+            stderr,
+        }),
+        None => Err(Failed::TimedOut {
+            limit,
+            partial: Output {
+                status: ExitStatus::default(),
+                stdout,
+                stderr,
+            },
+        }),
     }
 }
 
@@ -577,6 +666,60 @@ pub fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
 }
 
+// ---------------------------------------------------------------------------
+// The one listener helper: every TCP port and Unix socket the suite opens.
+
+/// A TCP socket bound to a port of its own on 127.0.0.1, listening when
+/// `listen` (connections then wait in its backlog until accepted), and
+/// that port. Every loopback port of the suite comes from here.
+fn bind_loopback(listen: bool) -> (std::os::fd::OwnedFd, u16) {
+    use nix::libc;
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a descriptor this function owns;
+    // `addr` and `len` are valid for the calls that write them.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let socket = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let size = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let bound = libc::bind(fd, (&raw const addr).cast(), size);
+        assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+        let mut len = size;
+        let named = libc::getsockname(fd, (&raw mut addr).cast(), &mut len);
+        assert_eq!(named, 0, "getsockname: {}", std::io::Error::last_os_error());
+        if listen {
+            let listening = libc::listen(fd, 128);
+            assert_eq!(listening, 0, "listen: {}", std::io::Error::last_os_error());
+        }
+        (socket, u16::from_be(addr.sin_port))
+    }
+}
+
+/// A listening TCP socket on a port of its own on 127.0.0.1, and that
+/// port. Left alone, it is a server that never answers: the kernel
+/// completes connections into its backlog and no one reads them.
+pub fn tcp_listener() -> (std::net::TcpListener, u16) {
+    let (socket, port) = bind_loopback(true);
+    (std::net::TcpListener::from(socket), port)
+}
+
+/// A listening Unix socket at `path` (`<dir>/.s.PGSQL.5432`); unanswered,
+/// as [`tcp_listener`]'s.
+pub fn unix_listener(path: &Path) -> std::os::unix::net::UnixListener {
+    std::os::unix::net::UnixListener::bind(path)
+        .unwrap_or_else(|e| panic!("bind {}: {e}", path.display()))
+}
+
+/// A loopback port free at the time of the call, for a server to bind.
+/// Another process may take it before the server does: its caller retries
+/// with another.
+pub fn free_port() -> u16 {
+    ClosedPort::new().port
+}
+
 /// A loopback TCP port that refuses connections for as long as this lives:
 /// bound, never listened on, so no other test can take it (a port freed by
 /// dropping a listener can be bound again by a parallel test at once).
@@ -587,27 +730,10 @@ pub struct ClosedPort {
 
 impl ClosedPort {
     pub fn new() -> ClosedPort {
-        use nix::libc;
-        use std::os::fd::FromRawFd;
-        // SAFETY: plain socket calls on a descriptor this function owns;
-        // `addr` and `len` are valid for the calls that write them.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-            let socket = std::os::fd::OwnedFd::from_raw_fd(fd);
-            let mut addr: libc::sockaddr_in = std::mem::zeroed();
-            addr.sin_family = libc::AF_INET as libc::sa_family_t;
-            addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
-            let size = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            let bound = libc::bind(fd, (&raw const addr).cast(), size);
-            assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
-            let mut len = size;
-            let named = libc::getsockname(fd, (&raw mut addr).cast(), &mut len);
-            assert_eq!(named, 0, "getsockname: {}", std::io::Error::last_os_error());
-            ClosedPort {
-                _socket: socket,
-                port: u16::from_be(addr.sin_port),
-            }
+        let (socket, port) = bind_loopback(false);
+        ClosedPort {
+            _socket: socket,
+            port,
         }
     }
 }
@@ -649,8 +775,7 @@ pub struct NotPostgres {
 impl NotPostgres {
     /// On a free port of 127.0.0.1.
     pub fn tcp() -> NotPostgres {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (listener, port) = tcp_listener();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -671,7 +796,7 @@ impl NotPostgres {
 
     /// As the Unix socket `path` (`<dir>/.s.PGSQL.5432`).
     pub fn unix(path: &Path) -> NotPostgres {
-        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        let listener = unix_listener(path);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {

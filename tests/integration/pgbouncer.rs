@@ -126,7 +126,7 @@ fn a_socket_directory_is_checked_by_its_socket_file() {
     let w = World::production();
     let dir = w.base().join("run");
     fs::create_dir_all(&dir).unwrap();
-    let _socket = std::os::unix::net::UnixListener::bind(dir.join(".s.PGSQL.5432")).unwrap();
+    let _socket = crate::harness::unix_listener(&dir.join(".s.PGSQL.5432"));
     env_production(&w, &format!("DB_HOST={}\nDB_PORT=6432\n", dir.display()));
     w.cmd(w.shim("rails"))
         .arg("db:migrate")

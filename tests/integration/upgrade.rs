@@ -611,13 +611,15 @@ fn skip_backup_is_allowed_on_purpose_with_a_warning() {
 fn git_checkout(root: &std::path::Path, from: (u32, u32, u32), to: (u32, u32, u32)) {
     let _ = fs::remove_dir_all(root.join(".git"));
     let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.test"])
-            .args(args)
-            .current_dir(root)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .expect("git runs (scripts/install-test-deps installs it)");
+        // git: scripts/install-test-deps installs it.
+        let out = crate::harness::output(
+            std::process::Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.test"])
+                .args(args)
+                .current_dir(root)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null"),
+            std::time::Duration::from_secs(60),
+        );
         assert!(out.status.success(), "git {args:?}: {out:?}");
     };
     git(&["init", "-q"]);
@@ -732,12 +734,13 @@ fn a_cloned_install_run_for_a_while_then_moved_two_series_on_fails_the_path_chec
     fs::create_dir_all(origin.join("lib/mastodon")).unwrap();
     git_checkout(&origin, (4, 3, 2), (4, 5, 0));
     let git = |dir: &std::path::Path, args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .unwrap();
+        let out = crate::harness::output(
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null"),
+            std::time::Duration::from_secs(60),
+        );
         assert!(out.status.success(), "git {args:?}: {out:?}");
     };
     let clone = s.w.base().join("clone");

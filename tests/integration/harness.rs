@@ -591,7 +591,10 @@ pub struct Normaliser {
 impl Normaliser {
     /// Names the directory the binaries under test run from `[BIN]`.
     pub fn new() -> Normaliser {
-        Normaliser { pairs: Vec::new() }.with(binaries().display(), "[BIN]")
+        let canonical = binaries().canonicalize().unwrap();
+        Normaliser { pairs: Vec::new() }
+            .with(binaries().display(), "[BIN]")
+            .with(canonical.display(), "[BIN]")
     }
 
     /// Also names `value` (a path, a port, a user name) `name`.

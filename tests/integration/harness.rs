@@ -586,15 +586,19 @@ pub fn owner_check_message() -> &'static str {
 #[derive(Clone)]
 pub struct Normaliser {
     pairs: Vec<(String, String)>,
+    timings: bool,
 }
 
 impl Normaliser {
     /// Names the directory the binaries under test run from `[BIN]`.
     pub fn new() -> Normaliser {
         let canonical = binaries().canonicalize().unwrap();
-        Normaliser { pairs: Vec::new() }
-            .with(binaries().display(), "[BIN]")
-            .with(canonical.display(), "[BIN]")
+        Normaliser {
+            pairs: Vec::new(),
+            timings: false,
+        }
+        .with(binaries().display(), "[BIN]")
+        .with(canonical.display(), "[BIN]")
     }
 
     /// Also names `value` (a path, a port, a user name) `name`.
@@ -603,15 +607,57 @@ impl Normaliser {
         self
     }
 
+    /// Also names every duration in seconds (`0.2s`, after a space)
+    /// `[TIME]`.
+    pub fn timings(mut self) -> Normaliser {
+        self.timings = true;
+        self
+    }
+
     /// `text` with every value replaced by its name, the longest value
     /// first (a path before the directory it lies in).
     pub fn apply(&self, text: &str) -> String {
         let mut pairs = self.pairs.clone();
         pairs.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
-        pairs.iter().fold(text.to_owned(), |text, (value, name)| {
+        let text = pairs.iter().fold(text.to_owned(), |text, (value, name)| {
             text.replace(value, name)
-        })
+        });
+        if self.timings {
+            name_durations(&text)
+        } else {
+            text
+        }
     }
+}
+
+/// `text` with each word of the shape `<digits>.<digits>s` that follows a
+/// space (and ends at a non-alphanumeric character) replaced by `[TIME]`.
+fn name_durations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(' ') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let bytes = rest.as_bytes();
+        let whole = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+        let fraction = bytes
+            .iter()
+            .skip(whole + 1)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let len = whole + 1 + fraction + 1;
+        if whole > 0
+            && fraction > 0
+            && bytes.get(whole) == Some(&b'.')
+            && bytes.get(len - 1) == Some(&b's')
+            && !bytes.get(len).is_some_and(u8::is_ascii_alphanumeric)
+        {
+            out.push_str("[TIME]");
+            rest = &rest[len..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl World {
@@ -965,6 +1011,14 @@ pub fn copy_tree(from: &Path, to: &Path) {
             fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+#[test]
+fn durations_are_named_and_nothing_else() {
+    assert_eq!(
+        name_durations("[1/8] preflight ✓ 0.2s\n[4/8] backup ✗ 12.05s (x)\nv 4.3s2 1.2 3.4.5s"),
+        "[1/8] preflight ✓ [TIME]\n[4/8] backup ✗ [TIME] (x)\nv 4.3s2 1.2 3.4.5s"
+    );
 }
 
 #[test]

@@ -418,9 +418,12 @@ fn explain_takes_non_utf8_arguments_without_panicking_and_prints_valid_json() {
         .args(["explain".into(), bytes(b"rai\xffls")])
         .run();
     assert_calm("explain tool", &out);
-    out.expect_code(2)
-        .expect_stderr("explain needs a command as typed")
-        .expect_stderr("\"rai\u{fffd}ls\" is not one of them");
+    out.expect_code(2).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: error: explain needs a command as typed: rails, rake, tootctl, ruby or \
+         bundle, or a path such as bin/tootctl; \"rai\u{fffd}ls\" is not one of them. Example: \
+         `tootguard explain bundle exec rails db:migrate`.\n",
+    );
 }
 
 #[test]

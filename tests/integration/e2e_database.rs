@@ -58,14 +58,10 @@ fn leak_lock_through_pgbouncer(servers: &Servers, db: &str) -> String {
 }
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "waited for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::harness::wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        Ok(done())
+    })
+    .unwrap_or_else(|_| panic!("waited for {what}"));
 }
 
 /// `tootguard doctor --json` in the app: the rows by id.

@@ -736,8 +736,8 @@ fn wait_until_ready(
     log: &Path,
     mut probe: impl FnMut() -> Result<String, String>,
 ) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    loop {
+    let mut last = String::new();
+    crate::harness::wait_until(timeout, Duration::from_millis(100), || {
         if let Some(status) = keeper().exit_status(pid) {
             return Err(format!(
                 "exited ({status}); log {}:\n{}",
@@ -745,21 +745,26 @@ fn wait_until_ready(
                 file_tail(log, 30)
             ));
         }
-        let last = match probe() {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        if Instant::now() >= deadline {
-            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-            return Err(format!(
-                "not answering after {timeout:?} (last error: {}); log {}:\n{}",
-                last.trim(),
-                log.display(),
-                file_tail(log, 30)
-            ));
+        match probe() {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                last = e;
+                Ok(false)
+            }
         }
-        thread::sleep(Duration::from_millis(100));
-    }
+    })
+    .map_err(|gone| {
+        if let Some(exited) = gone {
+            return exited;
+        }
+        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        format!(
+            "not answering after {timeout:?} (last error: {}); log {}:\n{}",
+            last.trim(),
+            log.display(),
+            file_tail(log, 30)
+        )
+    })
 }
 
 /// The process-wide scratch directory (under [`crate::harness::test_base`])
@@ -1341,34 +1346,33 @@ impl Load {
     }
 
     fn wait_until_flowing(&mut self, servers: &Servers, clients: u32) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            assert!(
-                self.is_running(),
-                "pgbench exited early:\n{}",
-                tail(&self.log(), 30)
-            );
-            let connected = servers
-                .bouncer_show("CLIENTS")
-                .iter()
-                .filter(|r| r.get("database").map(String::as_str) == Some(self.db.as_str()))
-                .count();
-            let xacts: u64 = servers
-                .bouncer_show("STATS")
-                .iter()
-                .find(|r| r.get("database").map(String::as_str) == Some(self.db.as_str()))
-                .and_then(|r| r.get("total_xact_count")?.parse().ok())
-                .unwrap_or(0);
-            if connected >= clients as usize && xacts > 0 {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
+        let (mut connected, mut xacts) = (0, 0);
+        let waited =
+            crate::harness::wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+                if !self.is_running() {
+                    return Err(format!("pgbench exited early:\n{}", tail(&self.log(), 30)));
+                }
+                connected = servers
+                    .bouncer_show("CLIENTS")
+                    .iter()
+                    .filter(|r| r.get("database").map(String::as_str) == Some(self.db.as_str()))
+                    .count();
+                xacts = servers
+                    .bouncer_show("STATS")
+                    .iter()
+                    .find(|r| r.get("database").map(String::as_str) == Some(self.db.as_str()))
+                    .and_then(|r| r.get("total_xact_count")?.parse().ok())
+                    .unwrap_or(0u64);
+                Ok(connected >= clients as usize && xacts > 0)
+            });
+        match waited {
+            Ok(()) => {}
+            Err(Some(exited)) => panic!("{exited}"),
+            Err(None) => panic!(
                 "pgbench load did not get going ({connected}/{clients} clients connected, {xacts} transactions):\n{}\nPgBouncer log:\n{}",
                 tail(&self.log(), 30),
                 servers.bouncer_log_tail(20)
-            );
-            thread::sleep(Duration::from_millis(100));
+            ),
         }
     }
 

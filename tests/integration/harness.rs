@@ -503,6 +503,29 @@ pub fn wait_limited(mut child: Child, limit: Duration) -> Result<Output, Failed>
     }
 }
 
+/// Asks `ready` every `every` until it says yes, for at most `limit`: the
+/// one wait of the suite for a server to answer on its port, a lock to
+/// show up, a load to get going. `ready` answers `Ok(true)` when it is,
+/// `Ok(false)` when not yet, and `Err` to give up at once (the server it
+/// waits for is gone), which the wait returns as `Err(Some(…))`; at the
+/// limit it returns `Err(None)`.
+pub fn wait_until(
+    limit: Duration,
+    every: Duration,
+    mut ready: impl FnMut() -> Result<bool, String>,
+) -> Result<(), Option<String>> {
+    let started = Instant::now();
+    loop {
+        if ready().map_err(Some)? {
+            return Ok(());
+        }
+        if started.elapsed() >= limit {
+            return Err(None);
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// Reads a pipe to its end in a thread; the bytes arrive on the channel.
 fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::sync::mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = std::sync::mpsc::channel();

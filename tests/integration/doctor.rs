@@ -224,6 +224,13 @@ pub fn assert_level(checks: &[Value], id: &str, level: &str) {
     }
 }
 
+/// The check with this id, whole, as JSON text normalised by `n`.
+#[track_caller]
+pub fn assert_check(n: &Normaliser, checks: &[Value], id: &str, expected: &str) {
+    let text = serde_json::to_string_pretty(check(checks, id)).unwrap();
+    crate::harness::assert_text(&(n.apply(&text) + "\n"), expected);
+}
+
 pub fn message(checks: &[Value], id: &str) -> String {
     check(checks, id)["message"].as_str().unwrap().to_owned()
 }
@@ -344,15 +351,34 @@ fn doctor_fails_without_a_mastodon_root() {
     );
     assert_eq!(code, Some(1));
     assert_level(&checks, "root", "fail");
-    assert!(message(&checks, "root").contains("found no Mastodon install"));
-    assert!(
-        check(&checks, "root")["fix"]
-            .as_str()
-            .unwrap()
-            .contains("MASTODON_ROOT")
+    let n = s.w.normaliser();
+    assert_check(
+        &n,
+        &checks,
+        "root",
+        r#"
+        {
+          "fix": "`cd /home/mastodon/live` (or wherever Mastodon lives), or set MASTODON_ROOT to it.",
+          "id": "root",
+          "level": "fail",
+          "message": "found no Mastodon install: MASTODON_ROOT is unset, none in [BASE]/elsewhere or its parents (a directory with bin/tootctl and config/application.rb), no ~mastodon/live"
+        }
+        "#,
     );
     // The checks that need a root say so; the others still run.
-    assert!(message(&checks, "version").contains("not checked"));
+    assert_check(
+        &n,
+        &checks,
+        "version",
+        r#"
+        {
+          "fix": null,
+          "id": "version",
+          "level": "warn",
+          "message": "not checked: no Mastodon install (see the `root` check)"
+        }
+        "#,
+    );
     assert_level(&checks, "ruby", "ok");
 }
 
@@ -362,7 +388,19 @@ fn doctor_fails_on_a_mastodon_root_setting_that_is_not_one() {
     let (code, checks) = s.doctor_json(s.tootguard().env("MASTODON_ROOT", s.w.base()));
     assert_eq!(code, Some(1));
     assert_level(&checks, "root", "fail");
-    assert!(message(&checks, "root").contains("MASTODON_ROOT is"));
+    assert_check(
+        &s.w.normaliser(),
+        &checks,
+        "root",
+        r#"
+        {
+          "fix": "Unset MASTODON_ROOT, or set it to the Mastodon directory (usually /home/mastodon/live).",
+          "id": "root",
+          "level": "fail",
+          "message": "MASTODON_ROOT is [BASE], which is not a Mastodon install (it has no config/application.rb). Set MASTODON_ROOT to the directory you run Mastodon from (usually /home/mastodon/live), or unset it to let tootguard find the install from the working directory."
+        }
+        "#,
+    );
 }
 
 #[test]
@@ -428,13 +466,19 @@ fn doctor_fails_when_ruby_is_not_the_version_ruby_version_names() {
     let (code, checks) = s.doctor_json(s.tootguard());
     assert_eq!(code, Some(1));
     assert_level(&checks, "ruby", "fail");
-    let text = message(&checks, "ruby");
-    assert!(text.contains("3.3.5") && text.contains("3.4.1"), "{text}");
-    assert!(
-        check(&checks, "ruby")["fix"]
-            .as_str()
-            .unwrap()
-            .contains("Install Ruby 3.4.1")
+    let n = s.w.normaliser().with(s.fake.display(), "[FAKE]");
+    assert_check(
+        &n,
+        &checks,
+        "ruby",
+        r#"
+        {
+          "fix": "Install Ruby 3.4.1 (`rbenv install` in the install directory) and with rbenv, add `eval \"$(rbenv init -)\"` to ~/.bashrc so ~/.rbenv/shims comes first on PATH, then open a new shell.",
+          "id": "ruby",
+          "level": "fail",
+          "message": "ruby on PATH ([FAKE]/ruby) is 3.3.5, but .ruby-version asks for 3.4.1"
+        }
+        "#,
     );
 }
 
@@ -467,7 +511,20 @@ fn doctor_fails_when_node_does_not_satisfy_package_json_engines() {
     let (code, checks) = s.doctor_json(s.tootguard().env("TG_NODE_VERSION", "18.19.1"));
     assert_eq!(code, Some(1));
     assert_level(&checks, "node", "fail");
-    assert!(message(&checks, "node").contains("does not satisfy"));
+    let n = s.w.normaliser().with(s.fake.display(), "[FAKE]");
+    assert_check(
+        &n,
+        &checks,
+        "node",
+        r#"
+        {
+          "fix": "Install a Node.js whose version satisfies \">=20\" (Mastodon's docs use the NodeSource packages), then `corepack enable` for yarn.",
+          "id": "node",
+          "level": "fail",
+          "message": "node 18.19.1 ([FAKE]/node) does not satisfy package.json's engines.node \">=20\""
+        }
+        "#,
+    );
 }
 
 #[test]

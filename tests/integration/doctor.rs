@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::harness::{Cmd, NotPostgres, World, write_executable};
+use crate::harness::{Cmd, Normaliser, NotPostgres, World, write_executable};
 
 /// Records each call, in order, as a line `name args…` in
 /// `$TG_RECORD/calls.log`, with its environment and directory in
@@ -142,6 +142,29 @@ impl Setup {
             .env("TOOTGUARD_MEMINFO", &self.meminfo)
     }
 
+    /// [`World::normaliser`] for doctor's and upgrade's output: the fake
+    /// programs' directory `[FAKE]`, the test cluster's port `[PGPORT]` and
+    /// version `[PGVERSION]`, the step timings `[TIME]`; and the two checks
+    /// whose words depend on the machine and on who runs the suite (sudo's
+    /// secure_path in /etc/sudoers, root or not), `[SUDO]` and `[OWNER]`,
+    /// as this setup's `doctor --json` words them.
+    pub fn normaliser(&self) -> Normaliser {
+        let (_, checks) = self.doctor_json(self.tootguard());
+        let version = crate::e2e_support::Servers::shared().psql(
+            "postgres",
+            "SELECT split_part(current_setting('server_version'), ' ', 1)",
+        );
+        self.w
+            .normaliser()
+            .with(self.fake.display(), "[FAKE]")
+            .with(format!(".s.PGSQL.{}", self.db_port), ".s.PGSQL.[PGPORT]")
+            .with(format!("-p {} ", self.db_port), "-p [PGPORT] ")
+            .with(format!(" is {version}"), " is [PGVERSION]")
+            .with(message(&checks, "sudo"), "[SUDO]")
+            .with(crate::harness::owner_check_message(), "[OWNER]")
+            .timings()
+    }
+
     pub fn doctor_json(&self, cmd: Cmd) -> (Option<i32>, Vec<Value>) {
         let out = cmd.args(["doctor", "--json"]).run();
         let json = out.json();
@@ -201,6 +224,13 @@ pub fn assert_level(checks: &[Value], id: &str, level: &str) {
     }
 }
 
+/// The check with this id, whole, as JSON text normalised by `n`.
+#[track_caller]
+pub fn assert_check(n: &Normaliser, checks: &[Value], id: &str, expected: &str) {
+    let text = serde_json::to_string_pretty(check(checks, id)).unwrap();
+    crate::harness::assert_text(&(n.apply(&text) + "\n"), expected);
+}
+
 pub fn message(checks: &[Value], id: &str) -> String {
     check(checks, id)["message"].as_str().unwrap().to_owned()
 }
@@ -258,7 +288,34 @@ fn doctor_text_is_a_table_of_levels_ids_and_fixes() {
         .arg("doctor")
         .env("SKIP_POST_DEPLOYMENT_MIGRATIONS", "false")
         .run();
-    out.expect_code(0);
+    out.expect_code(0)
+        .expect_stdout_is(
+            &s.normaliser(),
+            r#"
+            ok    shims      rails, rake, tootctl, ruby and bundle on PATH are tootguard's shims ([BASE]/shims): every spelling of the docs is guarded
+            ok    sudo       [SUDO]
+            ok    cron       no crontab for this user
+            ok    root       Mastodon production install at [BASE]/live (found by working directory)
+            ok    version    Mastodon 4.3.2 (lib/mastodon/version.rb)
+            ok    upgrade-path  4.3.2, the first version checked out since the clone
+            ok    user       [OWNER]
+            ok    ruby       ruby 3.3.5 ([FAKE]/ruby)
+            ok    node       node 22.11.0 ([FAKE]/node) satisfies package.json's engines.node ">=20"
+            ok    config     .env.production read cleanly
+            ok    encryption-keys  no config/initializers/active_record_encryption.rb in this checkout: this version does not need the Active Record encryption keys
+            ok    database   the database answers at [BASE]/pg (socket .s.PGSQL.[PGPORT]) (from DB_HOST/DB_PORT)
+            ok    postgresql-version  no minimum PostgreSQL version stated in lib/tasks/db.rake; PostgreSQL at [BASE]/pg (socket .s.PGSQL.[PGPORT]) is [PGVERSION]
+            ok    pooler     no PgBouncer assumed: migrations go to [BASE]/pg (socket .s.PGSQL.[PGPORT]) (by the port: over a Unix socket the server cannot say whether a pooler is in between)
+            ok    migration-lock  Rails' migration lock on mastodon_production is free (advisory lock 78736240045650285)
+            ok    migrations  every migration of this checkout is applied (0 pre-deployment, 0 post-deployment)
+            ok    db-password  no database password is set (PostgreSQL's peer or trust authentication)
+            ok    memory     8192 MB available RAM + 2048 MB free swap = 10240 MB; assets:precompile needs about 2560 MB: enough
+            warn  shell-env  SKIP_POST_DEPLOYMENT_MIGRATIONS is exported (as "false"): Mastodon skips the post-deployment migrations whenever it is set, whatever its value, even `false` (lib/mastodon/database.rb), so a later `rails db:migrate` leaves them undone.
+                             fix: `unset SKIP_POST_DEPLOYMENT_MIGRATIONS`, and remove the export from ~/.bashrc or ~/.profile if it is there.
+            ok    completion  tootctl completion reads [BASE]/live/lib/mastodon/cli (Mastodon 4.3.2, read from [BASE]/live/lib/mastodon/cli)
+            "#,
+        )
+        .expect_stderr_is(&s.normaliser(), "");
     for id in IDS {
         assert!(
             out.stdout
@@ -294,15 +351,34 @@ fn doctor_fails_without_a_mastodon_root() {
     );
     assert_eq!(code, Some(1));
     assert_level(&checks, "root", "fail");
-    assert!(message(&checks, "root").contains("found no Mastodon install"));
-    assert!(
-        check(&checks, "root")["fix"]
-            .as_str()
-            .unwrap()
-            .contains("MASTODON_ROOT")
+    let n = s.w.normaliser();
+    assert_check(
+        &n,
+        &checks,
+        "root",
+        r#"
+        {
+          "fix": "`cd /home/mastodon/live` (or wherever Mastodon lives), or set MASTODON_ROOT to it.",
+          "id": "root",
+          "level": "fail",
+          "message": "found no Mastodon install: MASTODON_ROOT is unset, none in [BASE]/elsewhere or its parents (a directory with bin/tootctl and config/application.rb), no ~mastodon/live"
+        }
+        "#,
     );
     // The checks that need a root say so; the others still run.
-    assert!(message(&checks, "version").contains("not checked"));
+    assert_check(
+        &n,
+        &checks,
+        "version",
+        r#"
+        {
+          "fix": null,
+          "id": "version",
+          "level": "warn",
+          "message": "not checked: no Mastodon install (see the `root` check)"
+        }
+        "#,
+    );
     assert_level(&checks, "ruby", "ok");
 }
 
@@ -312,7 +388,19 @@ fn doctor_fails_on_a_mastodon_root_setting_that_is_not_one() {
     let (code, checks) = s.doctor_json(s.tootguard().env("MASTODON_ROOT", s.w.base()));
     assert_eq!(code, Some(1));
     assert_level(&checks, "root", "fail");
-    assert!(message(&checks, "root").contains("MASTODON_ROOT is"));
+    assert_check(
+        &s.w.normaliser(),
+        &checks,
+        "root",
+        r#"
+        {
+          "fix": "Unset MASTODON_ROOT, or set it to the Mastodon directory (usually /home/mastodon/live).",
+          "id": "root",
+          "level": "fail",
+          "message": "MASTODON_ROOT is [BASE], which is not a Mastodon install (it has no config/application.rb). Set MASTODON_ROOT to the directory you run Mastodon from (usually /home/mastodon/live), or unset it to let tootguard find the install from the working directory."
+        }
+        "#,
+    );
 }
 
 #[test]
@@ -378,13 +466,19 @@ fn doctor_fails_when_ruby_is_not_the_version_ruby_version_names() {
     let (code, checks) = s.doctor_json(s.tootguard());
     assert_eq!(code, Some(1));
     assert_level(&checks, "ruby", "fail");
-    let text = message(&checks, "ruby");
-    assert!(text.contains("3.3.5") && text.contains("3.4.1"), "{text}");
-    assert!(
-        check(&checks, "ruby")["fix"]
-            .as_str()
-            .unwrap()
-            .contains("Install Ruby 3.4.1")
+    let n = s.w.normaliser().with(s.fake.display(), "[FAKE]");
+    assert_check(
+        &n,
+        &checks,
+        "ruby",
+        r#"
+        {
+          "fix": "Install Ruby 3.4.1 (`rbenv install` in the install directory) and with rbenv, add `eval \"$(rbenv init -)\"` to ~/.bashrc so ~/.rbenv/shims comes first on PATH, then open a new shell.",
+          "id": "ruby",
+          "level": "fail",
+          "message": "ruby on PATH ([FAKE]/ruby) is 3.3.5, but .ruby-version asks for 3.4.1"
+        }
+        "#,
     );
 }
 
@@ -417,7 +511,20 @@ fn doctor_fails_when_node_does_not_satisfy_package_json_engines() {
     let (code, checks) = s.doctor_json(s.tootguard().env("TG_NODE_VERSION", "18.19.1"));
     assert_eq!(code, Some(1));
     assert_level(&checks, "node", "fail");
-    assert!(message(&checks, "node").contains("does not satisfy"));
+    let n = s.w.normaliser().with(s.fake.display(), "[FAKE]");
+    assert_check(
+        &n,
+        &checks,
+        "node",
+        r#"
+        {
+          "fix": "Install a Node.js whose version satisfies \">=20\" (Mastodon's docs use the NodeSource packages), then `corepack enable` for yarn.",
+          "id": "node",
+          "level": "fail",
+          "message": "node 18.19.1 ([FAKE]/node) does not satisfy package.json's engines.node \">=20\""
+        }
+        "#,
+    );
 }
 
 #[test]
@@ -721,10 +828,10 @@ fn doctor_reads_the_crontab_and_names_mastodon_jobs_that_do_not_reach_tootguard(
 fn doctor_tells_a_sudoer_that_sudo_runs_are_not_guarded_without_a_system_install() {
     let s = Setup::good();
     let user = crate::harness::TestUser::create(&s.w.base().join("admin"));
-    let add = std::process::Command::new("gpasswd")
-        .args(["-a", &user.name, "sudo"])
-        .output()
-        .unwrap();
+    let add = crate::harness::output(
+        std::process::Command::new("gpasswd").args(["-a", &user.name, "sudo"]),
+        std::time::Duration::from_secs(20),
+    );
     assert!(add.status.success(), "{add:?}");
     for dir in [s.w.base(), s.w.shims.clone()] {
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))

@@ -58,14 +58,10 @@ fn leak_lock_through_pgbouncer(servers: &Servers, db: &str) -> String {
 }
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "waited for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    crate::harness::wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        Ok(done())
+    })
+    .unwrap_or_else(|_| panic!("waited for {what}"));
 }
 
 /// `tootguard doctor --json` in the app: the rows by id.
@@ -483,7 +479,8 @@ fn a_database_that_cannot_be_asked_leaves_the_decision_to_the_port_and_says_why(
              PREPARED_STATEMENTS=false\n"
         ));
     };
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Connections wait in its backlog, unanswered.
+    let (_silent, silent_port) = crate::harness::tcp_listener();
     let closed = crate::harness::ClosedPort::new();
     let cases: [(u16, &str, &str); 4] = [
         (
@@ -498,7 +495,7 @@ fn a_database_that_cannot_be_asked_leaves_the_decision_to_the_port_and_says_why(
         ),
         (closed.port, WRONG_PASSWORD, "cannot connect"),
         (
-            silent.local_addr().unwrap().port(),
+            silent_port,
             WRONG_PASSWORD,
             "no PostgreSQL answer within 5 s",
         ),

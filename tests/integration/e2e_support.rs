@@ -21,8 +21,8 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Read};
-use std::net::{SocketAddr, TcpListener};
+use std::io;
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,8 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::{Gid, Pid, Uid, User, chown, geteuid, getppid};
 use tempfile::TempDir;
+
+use crate::harness::{describe, free_port, run_limited};
 
 /// Bound for starting one server (initdb excluded).
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -163,77 +165,12 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Output {
 }
 
 /// Like [`run`], but returns an error (with the partial output) instead of
-/// panicking on spawn failure or timeout.
+/// panicking on spawn failure or timeout. The child leads a process group
+/// of its own, killed whole at the limit, and dies with the test process.
 pub fn try_run(cmd: &mut Command, timeout: Duration) -> Result<Output, String> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    cmd.process_group(0);
     die_with_parent(cmd, Signal::SIGKILL);
-    let what = describe(cmd);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {what}: {e}"))?;
-    let stdout = reader(child.stdout.take());
-    let stderr = reader(child.stderr.take());
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-            Ok(None) => break None,
-            Err(e) => return Err(format!("waiting for {what}: {e}")),
-        }
-    };
-    let status = match status {
-        Some(status) => status,
-        None => {
-            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-            let _ = child.kill();
-            let _ = child.wait();
-            let out = Output {
-                status: ExitStatus::default(),
-                stdout: collect(stdout),
-                stderr: collect(stderr),
-            };
-            return Err(format!(
-                "timed out after {timeout:?}: {what}\n{}",
-                tail(&combined(&out), 60)
-            ));
-        }
-    };
-    Ok(Output {
-        status,
-        stdout: collect(stdout),
-        stderr: collect(stderr),
-    })
-}
-
-fn reader<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    if let Some(mut pipe) = pipe {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send(buf);
-        });
-    }
-    rx
-}
-
-/// A grandchild that escaped the process group may keep the pipe open: wait
-/// for the reader only briefly.
-fn collect(rx: mpsc::Receiver<Vec<u8>>) -> Vec<u8> {
-    rx.recv_timeout(Duration::from_secs(3)).unwrap_or_default()
-}
-
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
+    run_limited(cmd, timeout).map_err(|failed| failed.explain(cmd))
 }
 
 /// stdout followed by stderr, lossily decoded.
@@ -396,13 +333,6 @@ pub struct Servers {
     pg_log: PathBuf,
     bouncer_log: PathBuf,
     bouncer_ini: PathBuf,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("cannot find a free TCP port on 127.0.0.1")
 }
 
 /// The unprivileged account servers run as: `postgres` when we are root
@@ -806,8 +736,8 @@ fn wait_until_ready(
     log: &Path,
     mut probe: impl FnMut() -> Result<String, String>,
 ) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    loop {
+    let mut last = String::new();
+    crate::harness::wait_until(timeout, Duration::from_millis(100), || {
         if let Some(status) = keeper().exit_status(pid) {
             return Err(format!(
                 "exited ({status}); log {}:\n{}",
@@ -815,21 +745,26 @@ fn wait_until_ready(
                 file_tail(log, 30)
             ));
         }
-        let last = match probe() {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        if Instant::now() >= deadline {
-            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-            return Err(format!(
-                "not answering after {timeout:?} (last error: {}); log {}:\n{}",
-                last.trim(),
-                log.display(),
-                file_tail(log, 30)
-            ));
+        match probe() {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                last = e;
+                Ok(false)
+            }
         }
-        thread::sleep(Duration::from_millis(100));
-    }
+    })
+    .map_err(|gone| {
+        if let Some(exited) = gone {
+            return exited;
+        }
+        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        format!(
+            "not answering after {timeout:?} (last error: {}); log {}:\n{}",
+            last.trim(),
+            log.display(),
+            file_tail(log, 30)
+        )
+    })
 }
 
 /// The process-wide scratch directory (under [`crate::harness::test_base`])
@@ -1411,34 +1346,33 @@ impl Load {
     }
 
     fn wait_until_flowing(&mut self, servers: &Servers, clients: u32) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            assert!(
-                self.is_running(),
-                "pgbench exited early:\n{}",
-                tail(&self.log(), 30)
-            );
-            let connected = servers
-                .bouncer_show("CLIENTS")
-                .iter()
-                .filter(|r| r.get("database").map(String::as_str) == Some(self.db.as_str()))
-                .count();
-            let xacts: u64 = servers
-                .bouncer_show("STATS")
-                .iter()
-                .find(|r| r.get("database").map(String::as_str) == Some(self.db.as_str()))
-                .and_then(|r| r.get("total_xact_count")?.parse().ok())
-                .unwrap_or(0);
-            if connected >= clients as usize && xacts > 0 {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
+        let (mut connected, mut xacts) = (0, 0);
+        let waited =
+            crate::harness::wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+                if !self.is_running() {
+                    return Err(format!("pgbench exited early:\n{}", tail(&self.log(), 30)));
+                }
+                connected = servers
+                    .bouncer_show("CLIENTS")
+                    .iter()
+                    .filter(|r| r.get("database").map(String::as_str) == Some(self.db.as_str()))
+                    .count();
+                xacts = servers
+                    .bouncer_show("STATS")
+                    .iter()
+                    .find(|r| r.get("database").map(String::as_str) == Some(self.db.as_str()))
+                    .and_then(|r| r.get("total_xact_count")?.parse().ok())
+                    .unwrap_or(0u64);
+                Ok(connected >= clients as usize && xacts > 0)
+            });
+        match waited {
+            Ok(()) => {}
+            Err(Some(exited)) => panic!("{exited}"),
+            Err(None) => panic!(
                 "pgbench load did not get going ({connected}/{clients} clients connected, {xacts} transactions):\n{}\nPgBouncer log:\n{}",
                 tail(&self.log(), 30),
                 servers.bouncer_log_tail(20)
-            );
-            thread::sleep(Duration::from_millis(100));
+            ),
         }
     }
 

@@ -1,6 +1,6 @@
 //! `tootguard explain`: the shim's decisions, shown without running anything.
 
-use crate::harness::World;
+use crate::harness::{NotPostgres, World, owner_check_message};
 
 #[test]
 fn explain_json_shows_the_injection_and_runs_nothing() {
@@ -9,19 +9,57 @@ fn explain_json_shows_the_injection_and_runs_nothing() {
         .tootguard()
         .args(["explain", "--json", "tootctl", "--help"])
         .run();
-    out.expect_code(0);
-    let json = out.json();
-    assert_eq!(json["tool"], "tootctl");
-    assert_eq!(
-        json["program"],
-        w.root.join("bin/tootctl").display().to_string()
+    out.expect_code(0).expect_stdout_is(
+        &w.normaliser(),
+        &format!(
+            r#"
+            {{
+              "args": [
+                "--help"
+              ],
+              "checks": [
+                {{
+                  "fix": null,
+                  "id": "root",
+                  "level": "ok",
+                  "message": "Mastodon production install at [BASE]/live (found by working directory)"
+                }},
+                {{
+                  "fix": null,
+                  "id": "user",
+                  "level": "ok",
+                  "message": "{}"
+                }},
+                {{
+                  "fix": null,
+                  "id": "rails-env",
+                  "level": "notice",
+                  "message": "RAILS_ENV was not set; running with RAILS_ENV=production (production install)"
+                }}
+              ],
+              "cwd": "[BASE]/live",
+              "database": null,
+              "direct": null,
+              "env": {{
+                "RAILS_ENV": "production"
+              }},
+              "first_on_path": "[BASE]/shims/tootctl",
+              "guarded": "here",
+              "interpreter": null,
+              "mastodon_root": "[BASE]/live",
+              "passes_through": null,
+              "production": true,
+              "program": "[BASE]/live/bin/tootctl",
+              "reached": true,
+              "run_as": null,
+              "shim": "tootctl",
+              "tool": "tootctl",
+              "would_exec": true
+            }}
+            "#,
+            owner_check_message()
+        ),
     );
-    assert_eq!(json["args"], serde_json::json!(["--help"]));
-    assert_eq!(json["mastodon_root"], w.root.display().to_string());
-    assert_eq!(json["env"], serde_json::json!({"RAILS_ENV": "production"}));
-    assert_eq!(json["would_exec"], true);
-    let rails_env = crate::harness::row(&json["checks"], "rails-env");
-    assert_eq!(rails_env["level"], "notice");
     assert!(!w.ran("tootctl"), "explain must not run the program");
 }
 
@@ -91,13 +129,72 @@ fn explain_json_shows_a_loop_layout_as_a_block() {
 fn explain_text_names_the_program_the_change_and_the_decision() {
     let w = World::production();
     let out = w.tootguard().args(["explain", "rails", "db:version"]).run();
-    out.expect_code(0);
-    assert!(
-        out.stdout
-            .contains(&w.root.join("bin/rails").display().to_string())
+    out.expect_code(0).expect_stdout_is(
+        &w.normaliser(),
+        &format!(
+            r#"
+            command      rails db:version
+            reaches      yes: PATH finds tootguard's rails ([BASE]/shims/rails)
+            layer        rails: the rails shim guards it
+            tool         rails
+            program      [BASE]/live/bin/rails
+            arguments    "db:version"
+            root         [BASE]/live (production, found by working directory)
+            directory    [BASE]/live
+            environment  RAILS_ENV=production
+            checks
+              ok      root         Mastodon production install at [BASE]/live (found by working directory)
+              ok      user         {}
+              notice  rails-env    RAILS_ENV was not set; running with RAILS_ENV=production (production install)
+            would exec   yes
+            "#,
+            owner_check_message()
+        ),
     );
-    assert!(out.stdout.contains("RAILS_ENV=production"));
-    assert!(out.stdout.contains("would exec   yes"), "{}", out.stdout);
+}
+
+/// A migration behind PgBouncer: where it goes instead, and why.
+#[test]
+fn explain_text_for_a_migration_behind_pgbouncer_shows_the_direct_endpoint_and_the_change() {
+    let w = World::production();
+    let direct = NotPostgres::tcp();
+    std::fs::write(
+        w.root.join(".env.production"),
+        format!(
+            "DB_HOST=127.0.0.1\nDB_PORT=6432\nPREPARED_STATEMENTS=false\n\
+             TOOTGUARD_DIRECT_DB_PORT={}\n",
+            direct.port
+        ),
+    )
+    .unwrap();
+    let out = w.tootguard().args(["explain", "rails", "db:migrate"]).run();
+    out.expect_code(0).expect_stdout_is(
+        &w.normaliser().with(direct.port, "[PORT]"),
+        &format!(
+            r#"
+            command      rails db:migrate
+            reaches      yes: PATH finds tootguard's rails ([BASE]/shims/rails)
+            layer        rails: the rails shim guards it
+            tool         rails
+            program      [BASE]/live/bin/rails
+            arguments    "db:migrate"
+            root         [BASE]/live (production, found by working directory)
+            directory    [BASE]/live
+            environment  RAILS_ENV=production
+                         DB_PORT=[PORT]
+            database     127.0.0.1:6432 database mastodon_production as mastodon
+            direct       127.0.0.1:[PORT] (found by setting)
+            checks
+              ok      root         Mastodon production install at [BASE]/live (found by working directory)
+              ok      user         {}
+              notice  rails-env    RAILS_ENV was not set; running with RAILS_ENV=production (production install)
+              notice  pgbouncer    migrating directly to PostgreSQL at 127.0.0.1:[PORT], skipping PgBouncer at 127.0.0.1:6432
+            would exec   yes
+            "#,
+            owner_check_message()
+        ),
+    );
+    assert!(!w.ran("rails"), "explain must not run the program");
 }
 
 #[test]
@@ -120,10 +217,11 @@ fn explain_refuses_an_unknown_command_with_a_usage_error() {
         .args(["explain", "yarn", "install"])
         .run()
         .expect_code(2)
-        .expect_stderr(
+        .expect_stderr_is(
+            &w.normaliser(),
             "tootguard: error: explain needs a command as typed: rails, rake, tootctl, ruby or \
              bundle, or a path such as bin/tootctl; \"yarn\" is not one of them. Example: \
-             `tootguard explain bundle exec rails db:migrate`.",
+             `tootguard explain bundle exec rails db:migrate`.\n",
         );
     // The recorder bin/ scripts start with #!/bin/sh: nothing of tootguard's
     // runs on their way.
@@ -131,9 +229,12 @@ fn explain_refuses_an_unknown_command_with_a_usage_error() {
         .args(["explain", "bin/tootctl"])
         .run()
         .expect_code(2)
-        .expect_stderr(
-            "bin/tootctl does not start with #!/usr/bin/env ruby (or cannot be read), so no \
-             tootguard shim is on its way when it runs.",
+        .expect_stderr_is(
+            &w.normaliser(),
+            "tootguard: error: explain needs a command as typed: rails, rake, tootctl, ruby or \
+             bundle, or a path such as bin/tootctl; bin/tootctl does not start with \
+             #!/usr/bin/env ruby (or cannot be read), so no tootguard shim is on its way when it \
+             runs. Example: `tootguard explain bundle exec rails db:migrate`.\n",
         );
 }
 
@@ -153,12 +254,8 @@ fn docs_layout() -> World {
 
 /// The user check's line as this test runs: the World belongs to whoever
 /// runs the suite.
-fn user_line() -> &'static str {
-    if crate::harness::is_root() {
-        "  ok      user         running as root on an install that belongs to root (a container?)\n"
-    } else {
-        "  ok      user         running as the owner of the install\n"
-    }
+fn user_line() -> String {
+    format!("  ok      user         {}\n", owner_check_message())
 }
 
 #[test]

@@ -418,9 +418,12 @@ fn explain_takes_non_utf8_arguments_without_panicking_and_prints_valid_json() {
         .args(["explain".into(), bytes(b"rai\xffls")])
         .run();
     assert_calm("explain tool", &out);
-    out.expect_code(2)
-        .expect_stderr("explain needs a command as typed")
-        .expect_stderr("\"rai\u{fffd}ls\" is not one of them");
+    out.expect_code(2).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: error: explain needs a command as typed: rails, rake, tootctl, ruby or \
+         bundle, or a path such as bin/tootctl; \"rai\u{fffd}ls\" is not one of them. Example: \
+         `tootguard explain bundle exec rails db:migrate`.\n",
+    );
 }
 
 #[test]
@@ -833,7 +836,8 @@ fn cli_writing_to(
     args: &[&str],
     stdout: impl Into<std::process::Stdio>,
 ) -> (Option<i32>, String) {
-    let out = std::process::Command::new(tootguard())
+    let mut command = std::process::Command::new(tootguard());
+    command
         .args(args)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -841,9 +845,10 @@ fn cli_writing_to(
         .current_dir(dir)
         .stdin(std::process::Stdio::null())
         .stdout(stdout)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .unwrap();
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().unwrap();
+    let out = crate::harness::wait_limited(child, Duration::from_secs(20))
+        .unwrap_or_else(|failed| panic!("{}", failed.explain(&command)));
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

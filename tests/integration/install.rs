@@ -15,7 +15,21 @@ fn install_creates_the_five_links_and_is_idempotent() {
         .arg(&dir)
         .env("PATH", &path)
         .run();
-    first.expect_code(0);
+    first.expect_code(0).expect_stdout_is(
+        &w.normaliser(),
+        r#"
+            [BASE]/bin/rails -> [BIN]/tootguard-shim
+            [BASE]/bin/rake -> [BIN]/tootguard-shim
+            [BASE]/bin/tootctl -> [BIN]/tootguard-shim
+            [BASE]/bin/ruby -> [BIN]/tootguard-shim
+            [BASE]/bin/bundle -> [BIN]/tootguard-shim
+            bash completions: [BASE]/.local/share/bash-completion/completions (tootguard, tootctl, rails, rake)
+            zsh completions: [BASE]/.local/share/zsh/site-functions (_tootguard)
+              zsh: add to ~/.zshrc, before compinit: fpath=(~/.local/share/zsh/site-functions $fpath)
+            fish completions: [BASE]/.config/fish/completions (tootguard.fish, tootctl.fish, rails.fish)
+            "#,
+    );
+    assert_eq!(first.stderr, "");
     for tool in SHIMS {
         let link = dir.join(tool);
         assert_eq!(
@@ -24,17 +38,25 @@ fn install_creates_the_five_links_and_is_idempotent() {
             "shims link to tootguard-shim, the binary with the shim path alone"
         );
     }
-    assert!(!first.stdout.contains("export PATH"), "{}", first.stdout);
     let second = w
         .tootguard()
         .args(["install", "--dir"])
         .arg(&dir)
         .env("PATH", &path)
         .run();
-    second.expect_code(0);
-    assert_eq!(
-        second.stdout.matches("already links to tootguard").count(),
-        5
+    second.expect_code(0).expect_stdout_is(
+        &w.normaliser(),
+        r#"
+            [BASE]/bin/rails already links to tootguard
+            [BASE]/bin/rake already links to tootguard
+            [BASE]/bin/tootctl already links to tootguard
+            [BASE]/bin/ruby already links to tootguard
+            [BASE]/bin/bundle already links to tootguard
+            bash completions: [BASE]/.local/share/bash-completion/completions (tootguard, tootctl, rails, rake)
+            zsh completions: [BASE]/.local/share/zsh/site-functions (_tootguard)
+              zsh: add to ~/.zshrc, before compinit: fpath=(~/.local/share/zsh/site-functions $fpath)
+            fish completions: [BASE]/.config/fish/completions (tootguard.fish, tootctl.fish, rails.fish)
+            "#,
     );
 }
 
@@ -71,9 +93,13 @@ fn install_without_the_shim_binary_beside_it_says_how_to_install_both() {
         .args(["install", "--dir"])
         .arg(&dir)
         .run();
-    out.expect_code(1)
-        .expect_stderr(&alone.join("tootguard-shim").display().to_string())
-        .expect_stderr("cargo install --path .");
+    out.expect_code(1).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: error: [BASE]/alone/tootguard-shim is not next to [BASE]/alone/tootguard, and \
+         the shims link to it. Install both binaries together: `cargo install --path .` in the \
+         tootguard checkout.\n",
+    );
+    assert_eq!(out.stdout, "");
     assert!(!dir.join("tootctl").exists(), "no link to a missing binary");
 }
 
@@ -83,9 +109,30 @@ fn install_never_replaces_a_foreign_file_without_force() {
     let dir = w.base().join("bin");
     write_executable(&dir.join("rails"), "#!/bin/sh\necho mine\n");
     let out = w.tootguard().args(["install", "--dir"]).arg(&dir).run();
-    out.expect_code(1)
-        .expect_stderr("not replacing")
-        .expect_stderr("--force");
+    out.expect_code(1).expect_stderr_is(
+        &w.normaliser(),
+        &format!(
+            "{}tootguard: error: not replacing [BASE]/bin/rails: not links to tootguard. Move them \
+             away, or run `tootguard install --force` to replace them.\n",
+            "tootguard: warning: [BASE]/bin is not on PATH: typing `rails`, `rake`, `tootctl`, `ruby` \
+         or `bundle` will not find the shims.\n"
+        ),
+    );
+    out.expect_stdout_is(
+        &w.normaliser(),
+        r#"
+            [BASE]/bin/rake -> [BIN]/tootguard-shim
+            [BASE]/bin/tootctl -> [BIN]/tootguard-shim
+            [BASE]/bin/ruby -> [BIN]/tootguard-shim
+            [BASE]/bin/bundle -> [BIN]/tootguard-shim
+            bash completions: [BASE]/.local/share/bash-completion/completions (tootguard, tootctl, rails, rake)
+            zsh completions: [BASE]/.local/share/zsh/site-functions (_tootguard)
+              zsh: add to ~/.zshrc, before compinit: fpath=(~/.local/share/zsh/site-functions $fpath)
+            fish completions: [BASE]/.config/fish/completions (tootguard.fish, tootctl.fish, rails.fish)
+            Add this line to ~/.bashrc (or ~/.profile, ~/.zshrc), then open a new shell:
+              export PATH="[BASE]/bin:$PATH"
+            "#,
+    );
     assert_eq!(
         fs::read_to_string(dir.join("rails")).unwrap(),
         "#!/bin/sh\necho mine\n"
@@ -123,13 +170,27 @@ fn install_names_what_shadows_a_shim_and_prints_the_path_line() {
         )
         .run();
     out.expect_code(0)
-        .expect_stderr(&format!("PATH finds {}", earlier.join("tootctl").display()));
-    assert!(
-        out.stdout
-            .contains(&format!("export PATH=\"{}:$PATH\"", dir.display())),
-        "{}",
-        out.stdout
-    );
+        .expect_stderr_is(
+            &w.normaliser(),
+            "tootguard: warning: PATH finds [BASE]/earlier/tootctl before the shim \
+             [BASE]/bin/tootctl: typing `tootctl` will not be guarded.\n",
+        )
+        .expect_stdout_is(
+            &w.normaliser(),
+            r#"
+            [BASE]/bin/rails -> [BIN]/tootguard-shim
+            [BASE]/bin/rake -> [BIN]/tootguard-shim
+            [BASE]/bin/tootctl -> [BIN]/tootguard-shim
+            [BASE]/bin/ruby -> [BIN]/tootguard-shim
+            [BASE]/bin/bundle -> [BIN]/tootguard-shim
+            bash completions: [BASE]/.local/share/bash-completion/completions (tootguard, tootctl, rails, rake)
+            zsh completions: [BASE]/.local/share/zsh/site-functions (_tootguard)
+              zsh: add to ~/.zshrc, before compinit: fpath=(~/.local/share/zsh/site-functions $fpath)
+            fish completions: [BASE]/.config/fish/completions (tootguard.fish, tootctl.fish, rails.fish)
+            Add this line to ~/.bashrc (or ~/.profile, ~/.zshrc), then open a new shell:
+              export PATH="[BASE]/bin:$PATH"
+            "#,
+        );
 }
 
 #[test]
@@ -142,8 +203,25 @@ fn install_says_when_its_directory_is_not_on_path() {
         .arg(&dir)
         .env("PATH", "/usr/bin:/bin")
         .run();
-    out.expect_code(0).expect_stderr("is not on PATH");
-    assert!(out.stdout.contains("export PATH="));
+    out.expect_code(0)
+        .expect_stderr_is(&w.normaliser(), "tootguard: warning: [BASE]/bin is not on PATH: typing `rails`, `rake`, `tootctl`, `ruby` \
+         or `bundle` will not find the shims.\n")
+        .expect_stdout_is(
+            &w.normaliser(),
+            r#"
+            [BASE]/bin/rails -> [BIN]/tootguard-shim
+            [BASE]/bin/rake -> [BIN]/tootguard-shim
+            [BASE]/bin/tootctl -> [BIN]/tootguard-shim
+            [BASE]/bin/ruby -> [BIN]/tootguard-shim
+            [BASE]/bin/bundle -> [BIN]/tootguard-shim
+            bash completions: [BASE]/.local/share/bash-completion/completions (tootguard, tootctl, rails, rake)
+            zsh completions: [BASE]/.local/share/zsh/site-functions (_tootguard)
+              zsh: add to ~/.zshrc, before compinit: fpath=(~/.local/share/zsh/site-functions $fpath)
+            fish completions: [BASE]/.config/fish/completions (tootguard.fish, tootctl.fish, rails.fish)
+            Add this line to ~/.bashrc (or ~/.profile, ~/.zshrc), then open a new shell:
+              export PATH="[BASE]/bin:$PATH"
+            "#,
+        );
 }
 
 #[test]
@@ -202,30 +280,49 @@ fn install_says_where_it_writes_completions_and_writes_none_when_asked() {
     let dir = w.base().join("bin");
     let home = w.base();
     let out = w.tootguard().args(["install", "--dir"]).arg(&dir).run();
-    out.expect_code(0);
-    for line in [
-        format!(
-            "bash completions: {} (tootguard, tootctl, rails, rake)",
-            home.join(".local/share/bash-completion/completions")
-                .display()
-        ),
-        format!(
-            "fish completions: {} (tootguard.fish, tootctl.fish, rails.fish)",
-            home.join(".config/fish/completions").display()
-        ),
+    out.expect_code(0).expect_stdout_is(
+        &w.normaliser(),
+        r#"
+            [BASE]/bin/rails -> [BIN]/tootguard-shim
+            [BASE]/bin/rake -> [BIN]/tootguard-shim
+            [BASE]/bin/tootctl -> [BIN]/tootguard-shim
+            [BASE]/bin/ruby -> [BIN]/tootguard-shim
+            [BASE]/bin/bundle -> [BIN]/tootguard-shim
+            bash completions: [BASE]/.local/share/bash-completion/completions (tootguard, tootctl, rails, rake)
+            zsh completions: [BASE]/.local/share/zsh/site-functions (_tootguard)
+              zsh: add to ~/.zshrc, before compinit: fpath=(~/.local/share/zsh/site-functions $fpath)
+            fish completions: [BASE]/.config/fish/completions (tootguard.fish, tootctl.fish, rails.fish)
+            Add this line to ~/.bashrc (or ~/.profile, ~/.zshrc), then open a new shell:
+              export PATH="[BASE]/bin:$PATH"
+            "#,
+    );
+    for file in [
+        ".local/share/bash-completion/completions/tootctl",
+        ".config/fish/completions/tootctl.fish",
     ] {
-        assert!(out.stdout.contains(&line), "{line}\n{}", out.stdout);
+        assert!(home.join(file).is_file(), "no {file}");
     }
+    // Another home (HOME is the world's base), the same shim directory:
+    // [BASE] is the first world's.
+    let n = w.normaliser();
     let w = World::bare();
     let out = w
         .tootguard()
         .args(["install", "--no-completions", "--dir"])
         .arg(&dir)
         .run();
-    out.expect_code(0);
-    assert!(
-        out.stdout
-            .contains("shell completions: not installed (--no-completions)")
+    out.expect_code(0).expect_stdout_is(
+        &n,
+        r#"
+            [BASE]/bin/rails already links to tootguard
+            [BASE]/bin/rake already links to tootguard
+            [BASE]/bin/tootctl already links to tootguard
+            [BASE]/bin/ruby already links to tootguard
+            [BASE]/bin/bundle already links to tootguard
+            shell completions: not installed (--no-completions)
+            Add this line to ~/.bashrc (or ~/.profile, ~/.zshrc), then open a new shell:
+              export PATH="[BASE]/bin:$PATH"
+            "#,
     );
     assert!(!w.base().join(".local/share").exists());
     assert!(!w.base().join(".config").exists());
@@ -241,28 +338,33 @@ fn install_force_keeps_the_file_it_replaces_and_uninstall_puts_it_back() {
         .args(["install", "--force", "--no-completions", "--dir"])
         .arg(&dir)
         .run();
-    out.expect_code(0);
-    let kept = dir.join("ruby.tootguard-orig");
-    assert!(
-        out.stdout.contains(&format!(
-            "{} moved to {}\n",
-            dir.join("ruby").display(),
-            kept.display()
-        )),
-        "{}",
-        out.stdout
+    out.expect_code(0).expect_stdout_is(
+        &w.normaliser(),
+        r#"
+            [BASE]/bin/rails -> [BIN]/tootguard-shim
+            [BASE]/bin/rake -> [BIN]/tootguard-shim
+            [BASE]/bin/tootctl -> [BIN]/tootguard-shim
+            [BASE]/bin/ruby moved to [BASE]/bin/ruby.tootguard-orig
+            [BASE]/bin/ruby -> [BIN]/tootguard-shim
+            [BASE]/bin/bundle -> [BIN]/tootguard-shim
+            shell completions: not installed (--no-completions)
+            Add this line to ~/.bashrc (or ~/.profile, ~/.zshrc), then open a new shell:
+              export PATH="[BASE]/bin:$PATH"
+            "#,
     );
+    let kept = dir.join("ruby.tootguard-orig");
     assert_eq!(fs::read_to_string(&kept).unwrap(), "#!/bin/sh\necho mine\n");
     let out = w.tootguard().args(["uninstall", "--dir"]).arg(&dir).run();
-    out.expect_code(0);
-    assert!(
-        out.stdout.contains(&format!(
-            "put back {} as {}\n",
-            kept.display(),
-            dir.join("ruby").display()
-        )),
-        "{}",
-        out.stdout
+    out.expect_code(0).expect_stdout_is(
+        &w.normaliser(),
+        r#"
+            removed [BASE]/bin/rails
+            removed [BASE]/bin/rake
+            removed [BASE]/bin/tootctl
+            removed [BASE]/bin/ruby
+            put back [BASE]/bin/ruby.tootguard-orig as [BASE]/bin/ruby
+            removed [BASE]/bin/bundle
+            "#,
     );
     assert_eq!(
         fs::read_to_string(dir.join("ruby")).unwrap(),

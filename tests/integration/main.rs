@@ -1,4 +1,5 @@
-//! tootguard's integration tests: one binary (one link step, one harness), real processes.
+//! tootguard's integration tests: one binary (one link step, one shared
+//! harness), real processes.
 
 mod ansible;
 mod backup;

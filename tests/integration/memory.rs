@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use crate::harness::World;
+use crate::harness::{RAILS_ENV_NOTICE, World};
 
 fn meminfo(w: &World, available_mb: u64, swap_total_mb: u64, swap_free_mb: u64) -> String {
     let path = w.base().join("meminfo");
@@ -42,7 +42,14 @@ fn precompile_runs_with_a_notice_when_ram_is_enough_but_there_is_no_swap() {
         .arg("assets:precompile")
         .env("TOOTGUARD_MEMINFO", &info)
         .run();
-    out.expect_code(0).expect_stderr("no swap at all");
+    out.expect_code(0).expect_stderr_is(
+        &w.normaliser(),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: 4096 MB available RAM + 0 MB free swap = 4096 MB; \
+             assets:precompile needs about 2560 MB: enough, but there is no swap at all, so a \
+             spike is fatal\n"
+        ),
+    );
     assert!(w.ran("rake"));
 }
 
@@ -55,13 +62,14 @@ fn precompile_is_blocked_and_not_run_when_memory_is_too_low() {
         .args(["assets:precompile"])
         .env("TOOTGUARD_MEMINFO", &info)
         .run();
-    out.expect_code(3)
-        .expect_stderr("1024 MB available RAM + 0 MB free swap")
-        .expect_stderr("2560 MB")
-        .expect_stderr("fallocate -l 2G /swapfile")
-        .expect_stderr("swapon")
-        .expect_stderr("/etc/fstab")
-        .expect_stderr("tmp:cache:clear");
+    out.expect_code(3).expect_stderr_is(
+        &w.normaliser(),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: error: 1024 MB available RAM + 0 MB free swap = 1024 MB; \
+             assets:precompile needs about 2560 MB: too little, so it would likely be killed \
+             (`Killed`, `JavaScript heap out of memory`). Not running it. Add 2 GB of swap (as root): `fallocate -l 2G /swapfile && chmod 600 /swapfile && mkswap /swapfile && swapon /swapfile`, and keep it across reboots with the /etc/fstab line `/swapfile none swap sw 0 0` (use another file name if /swapfile exists). If a precompile already failed, run `RAILS_ENV=production bundle exec rake tmp:cache:clear` before retrying, or the next run reports success and keeps the old assets. To run anyway: TOOTGUARD_FORCE=1.\n"
+        ),
+    );
     assert!(!w.ran("rails"), "a blocked precompile must not start");
 }
 
@@ -74,7 +82,14 @@ fn precompile_is_blocked_when_ram_and_swap_together_are_too_low() {
         .args(["assets:precompile"])
         .env("TOOTGUARD_MEMINFO", &info)
         .run();
-    out.expect_code(3).expect_stderr("512 MB free swap");
+    out.expect_code(3).expect_stderr_is(
+        &w.normaliser(),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: error: 1024 MB available RAM + 512 MB free swap = 1536 MB; \
+             assets:precompile needs about 2560 MB: too little, so it would likely be killed \
+             (`Killed`, `JavaScript heap out of memory`). Not running it. Add 1 GB of swap (as root): `fallocate -l 1G /swapfile && chmod 600 /swapfile && mkswap /swapfile && swapon /swapfile`, and keep it across reboots with the /etc/fstab line `/swapfile none swap sw 0 0` (use another file name if /swapfile exists). If a precompile already failed, run `RAILS_ENV=production bundle exec rake tmp:cache:clear` before retrying, or the next run reports success and keeps the old assets. To run anyway: TOOTGUARD_FORCE=1.\n"
+        ),
+    );
     assert!(!w.ran("rails"));
 }
 
@@ -88,9 +103,14 @@ fn force_runs_a_low_memory_precompile_with_a_warning() {
         .env("TOOTGUARD_MEMINFO", &info)
         .env("TOOTGUARD_FORCE", "1")
         .run();
-    out.expect_code(0)
-        .expect_stderr("warning:")
-        .expect_stderr("TOOTGUARD_FORCE=1");
+    out.expect_code(0).expect_stderr_is(
+        &w.normaliser(),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: warning: 1024 MB available RAM + 0 MB free swap = 1024 MB; \
+             assets:precompile needs about 2560 MB: too little, running anyway \
+             (TOOTGUARD_FORCE=1). Add 2 GB of swap (as root): `fallocate -l 2G /swapfile && chmod 600 /swapfile && mkswap /swapfile && swapon /swapfile`, and keep it across reboots with the /etc/fstab line `/swapfile none swap sw 0 0` (use another file name if /swapfile exists). If a precompile already failed, run `RAILS_ENV=production bundle exec rake tmp:cache:clear` before retrying, or the next run reports success and keeps the old assets. To run anyway: TOOTGUARD_FORCE=1.\n"
+        ),
+    );
     assert!(w.ran("rails"));
 }
 
@@ -117,8 +137,14 @@ fn a_requirement_that_is_not_a_number_blocks_with_its_name() {
         .env("TOOTGUARD_MEMINFO", &info)
         .env("TOOTGUARD_PRECOMPILE_MIN_MB", "2G")
         .run();
-    out.expect_code(3)
-        .expect_stderr("TOOTGUARD_PRECOMPILE_MIN_MB is \"2G\"");
+    out.expect_code(3).expect_stderr_is(
+        &w.normaliser(),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: error: TOOTGUARD_PRECOMPILE_MIN_MB is \"2G\" (the \
+             environment), not a number of megabytes. Set it to a whole number such as 2560, or \
+             remove it to use the default (2560).\n"
+        ),
+    );
     assert!(!w.ran("rails"));
 }
 
@@ -130,7 +156,15 @@ fn an_unreadable_meminfo_warns_that_it_cannot_judge_and_runs() {
         .arg("assets:precompile")
         .env("TOOTGUARD_MEMINFO", w.base().join("no-such-file"))
         .run();
-    out.expect_code(0).expect_stderr("cannot judge memory");
+    out.expect_code(0).expect_stderr_is(
+        &w.normaliser(),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: warning: cannot judge memory before assets:precompile: \
+             [BASE]/no-such-file is unreadable (No such file or directory (os error 2)); running \
+             it anyway. If it dies with `Killed` or `heap out of memory`, add swap and run \
+             `RAILS_ENV=production bundle exec rake tmp:cache:clear` before retrying.\n"
+        ),
+    );
     assert!(w.ran("rails"));
 }
 

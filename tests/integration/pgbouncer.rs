@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use crate::harness::{ClosedPort, NotPostgres, World};
+use crate::harness::{ClosedPort, NotPostgres, RAILS_ENV_NOTICE, World};
 
 /// A port something answers on, kept open for the test's life.
 fn listener() -> (NotPostgres, u16) {
@@ -42,9 +42,13 @@ fn a_migration_behind_pgbouncer_goes_to_the_configured_direct_endpoint() {
         ),
     );
     let out = w.cmd(w.shim("rails")).arg("db:migrate").run();
-    out.expect_code(0).expect_stderr(&format!(
-        "migrating directly to PostgreSQL at 127.0.0.1:{port}, skipping PgBouncer at 127.0.0.1:6432"
-    ));
+    out.expect_code(0).expect_stderr_is(
+        &w.normaliser().with(port, "[PORT]"),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: migrating directly to PostgreSQL at 127.0.0.1:[PORT], \
+             skipping PgBouncer at 127.0.0.1:6432\n"
+        ),
+    );
     assert_eq!(w.recorded_env("rails", "DB_PORT"), Some(port.to_string()));
     assert_eq!(
         w.recorded_env("rails", "RAILS_ENV").as_deref(),
@@ -114,10 +118,18 @@ fn an_unreachable_direct_endpoint_blocks_the_migration_before_it_starts() {
         &format!("DB_PORT=6432\nTOOTGUARD_DIRECT_DB_PORT={port}\n"),
     );
     let out = w.cmd(w.shim("rails")).arg("db:migrate").run();
-    out.expect_code(3)
-        .expect_stderr("does not answer")
-        .expect_stderr(&format!("localhost:{port}"))
-        .expect_stderr("TOOTGUARD_DIRECT_DB_HOST");
+    out.expect_code(3).expect_stderr_is(
+        &w.normaliser().with(port, "[PORT]"),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: error: the migration must not go through PgBouncer \
+             (localhost:6432), and PostgreSQL's direct endpoint localhost:[PORT] does not answer \
+             (tried TCP 127.0.0.1:[PORT]: Connection refused (os error 111)). Not running the \
+             migration. Start PostgreSQL, or tell tootguard where it listens: set \
+             TOOTGUARD_DIRECT_DB_HOST and TOOTGUARD_DIRECT_DB_PORT (and \
+             TOOTGUARD_DIRECT_DB_USER/TOOTGUARD_DIRECT_DB_PASS when PgBouncer's users are not \
+             PostgreSQL roles) in the environment or in .env.production.\n"
+        ),
+    );
     assert!(!w.ran("rails"), "never fall back to PgBouncer");
 }
 
@@ -126,7 +138,7 @@ fn a_socket_directory_is_checked_by_its_socket_file() {
     let w = World::production();
     let dir = w.base().join("run");
     fs::create_dir_all(&dir).unwrap();
-    let _socket = std::os::unix::net::UnixListener::bind(dir.join(".s.PGSQL.5432")).unwrap();
+    let _socket = crate::harness::unix_listener(&dir.join(".s.PGSQL.5432"));
     env_production(&w, &format!("DB_HOST={}\nDB_PORT=6432\n", dir.display()));
     w.cmd(w.shim("rails"))
         .arg("db:migrate")
@@ -248,8 +260,15 @@ fn a_rake_argument_pointing_at_pgbouncer_is_refused() {
         .cmd(w.shim("rails"))
         .args(["db:migrate", "DB_PORT=6432"])
         .run();
-    out.expect_code(3)
-        .expect_stderr("the argument DB_PORT=6432");
+    out.expect_code(3).expect_stderr_is(
+        &w.normaliser().with(port, "[PORT]"),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: error: the argument DB_PORT=6432 points the migration \
+             at PgBouncer (localhost:6432); Rake applies it after tootguard's changes, so the \
+             migration would go through PgBouncer. Not running it. Drop the argument (tootguard \
+             sends the migration to localhost:[PORT]), or give the direct endpoint instead.\n"
+        ),
+    );
     assert!(!w.ran("rails"));
 }
 
@@ -281,9 +300,15 @@ fn a_database_port_computed_by_a_shell_command_is_not_guessed() {
         ),
     );
     let out = w.cmd(w.shim("rails")).arg("db:migrate").run();
-    out.expect_code(3)
-        .expect_stderr("shell command")
-        .expect_stderr(".env.production line 2");
+    out.expect_code(3).expect_stderr_is(
+        &w.normaliser(),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: error: DB_PORT ([BASE]/live/.env.production line 2) is \
+             computed by a shell command `$(…)`; tootguard never runs commands from .env files, \
+             so it cannot know the value Mastodon would use. Write the value literally, or set \
+             DB_PORT in the environment for this command. Not running the migration. tootguard does not guess where a migration should go: fix what the message names, then run the command again.\n"
+        ),
+    );
     assert!(!marker.exists(), "$(command) must never run");
     assert!(!w.ran("rails"));
 }
@@ -293,9 +318,16 @@ fn a_malformed_database_line_blocks_with_file_and_line() {
     let w = World::production();
     env_production(&w, "LOCAL_DOMAIN=example.test\nDB_PORT 6432\n");
     let out = w.cmd(w.shim("rails")).arg("db:migrate").run();
-    out.expect_code(3)
-        .expect_stderr(".env.production")
-        .expect_stderr("line 2");
+    out.expect_code(3).expect_stderr_is(
+        &w.normaliser(),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: error: cannot read Mastodon's configuration to find the \
+             database: [BASE]/live/.env.production line 2 looks like a setting for DB_PORT but is \
+             not in a form dotenv reads (`DB_PORT=value`), so Mastodon would silently ignore it; \
+             tootguard will not guess what you meant. Fix the line, or comment it out with \
+             `#`. Not running the migration. tootguard does not guess where a migration should go: fix what the message names, then run the command again.\n"
+        ),
+    );
     assert!(!w.ran("rails"));
 }
 
@@ -304,7 +336,15 @@ fn an_env_file_that_is_not_utf8_blocks_with_file_and_line() {
     let w = World::production();
     fs::write(w.root.join(".env.production"), b"A=1\nDB_PORT=64\xff32\n").unwrap();
     let out = w.cmd(w.shim("rails")).arg("db:migrate").run();
-    out.expect_code(3).expect_stderr("line 2");
+    out.expect_code(3).expect_stderr_is(
+        &w.normaliser(),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: error: cannot read Mastodon's configuration to find the \
+             database: [BASE]/live/.env.production line 2 is not valid UTF-8: Mastodon's dotenv \
+             stops at boot with \"invalid byte sequence in UTF-8\"; save the file as \
+             UTF-8. Not running the migration. tootguard does not guess where a migration should go: fix what the message names, then run the command again.\n"
+        ),
+    );
 }
 
 #[test]
@@ -312,7 +352,15 @@ fn an_env_file_that_is_a_directory_blocks_with_its_name() {
     let w = World::production();
     fs::create_dir_all(w.root.join(".env.production.local")).unwrap();
     let out = w.cmd(w.shim("rails")).arg("db:migrate").run();
-    out.expect_code(3).expect_stderr(".env.production.local");
+    out.expect_code(3).expect_stderr_is(
+        &w.normaliser(),
+        &format!(
+            "{RAILS_ENV_NOTICE}tootguard: error: cannot read Mastodon's configuration to find the \
+             database: [BASE]/live/.env.production.local is a directory, not a dotenv file. \
+             Mastodon's dotenv skips it without a word, which hides whatever you meant to \
+             configure there; remove or rename it. Not running the migration. tootguard does not guess where a migration should go: fix what the message names, then run the command again.\n"
+        ),
+    );
 }
 
 #[test]
@@ -350,8 +398,15 @@ fn skip_post_deployment_migrations_false_warns_that_it_still_skips() {
             .arg("db:migrate")
             .env("SKIP_POST_DEPLOYMENT_MIGRATIONS", value)
             .run();
-        out.expect_code(0)
-            .expect_stderr("Mastodon treats any value as \"skip\"");
+        out.expect_code(0).expect_stderr_is(
+            &w.normaliser(),
+            &format!(
+                "{RAILS_ENV_NOTICE}tootguard: warning: SKIP_POST_DEPLOYMENT_MIGRATIONS is set to \
+                 \"{value}\" (the environment), but Mastodon treats any value as \"skip\": the \
+                 post-deployment migrations will not run. To run them, remove the variable \
+                 (`unset SKIP_POST_DEPLOYMENT_MIGRATIONS`, or delete it from the file).\n"
+            ),
+        );
     }
     let w = World::production();
     let out = w
@@ -467,9 +522,13 @@ fn a_shim_without_tootguard_beside_it_refuses_migrations_and_runs_the_rest() {
     fs::copy(crate::harness::shim_binary(), alone.join("tootguard-shim")).unwrap();
     std::os::unix::fs::symlink("tootguard-shim", alone.join("rails")).unwrap();
     let out = w.cmd(alone.join("rails")).arg("db:migrate").run();
-    out.expect_code(127)
-        .expect_stderr("there is none beside")
-        .expect_stderr("Not running the migration");
+    out.expect_code(127).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: error: a migration is guarded by the `tootguard` program (it asks PostgreSQL \
+         where the migration may go), and there is none beside [BASE]/alone/tootguard-shim. Not \
+         running the migration. Reinstall tootguard: both programs come together (`cargo install \
+         --path .`, or the package).\n",
+    );
     assert!(!w.ran("rails"), "a migration ran unguarded");
     // Everything else needs no database client.
     w.cmd(alone.join("rails"))

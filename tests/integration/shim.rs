@@ -7,23 +7,19 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
-use crate::harness::{RECORDER, World, os, shim_binary, tootguard, write_executable};
+use crate::harness::{
+    RAILS_ENV_NOTICE, RECORDER, World, os, shim_binary, tootguard, write_executable,
+};
 
 #[test]
 fn injects_rails_env_when_unset_on_production_install() {
     let w = World::production();
     let out = w.cmd(w.shim("tootctl")).arg("version").run();
     out.expect_code(0)
-        .expect_stderr("tootguard: RAILS_ENV was not set; running with RAILS_ENV=production");
+        .expect_stderr_is(&w.normaliser(), RAILS_ENV_NOTICE);
     assert_eq!(
         w.recorded_env("tootctl", "RAILS_ENV").as_deref(),
         Some("production")
-    );
-    assert_eq!(
-        out.stderr.lines().count(),
-        1,
-        "one notice line: {}",
-        out.stderr
     );
 }
 
@@ -35,7 +31,10 @@ fn injects_rails_env_when_empty_on_production_install() {
         .arg("runner")
         .env("RAILS_ENV", "")
         .run();
-    out.expect_code(0).expect_stderr("RAILS_ENV was empty");
+    out.expect_code(0).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: RAILS_ENV was empty; running with RAILS_ENV=production (production install)\n",
+    );
     assert_eq!(
         w.recorded_env("rails", "RAILS_ENV").as_deref(),
         Some("production")
@@ -67,7 +66,10 @@ fn quiet_silences_the_notice_but_not_a_warning() {
         .env("TOOTGUARD_QUIET", "1")
         .env("RAILS_ENV", "development")
         .run();
-    out.expect_code(0).expect_stderr("warning:");
+    out.expect_code(0).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: warning: RAILS_ENV is \"development\" on a production install ([BASE]/live): Rails will load the \"development\" environment, which fails with `NameError: uninitialized constant …` where its gems are not installed, or acts on another database. Running it anyway. Unset it (`unset RAILS_ENV`, and drop any RAILS_ENV=… argument; tootguard then sets production) or use RAILS_ENV=production.\n",
+    );
 }
 
 #[test]
@@ -94,9 +96,10 @@ fn warns_about_development_rails_env_on_production_install_and_still_runs() {
         .cmd(w.shim("tootctl"))
         .env("RAILS_ENV", "development")
         .run();
-    out.expect_code(0)
-        .expect_stderr("tootguard: warning: RAILS_ENV is \"development\" on a production install")
-        .expect_stderr("uninitialized constant");
+    out.expect_code(0).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: warning: RAILS_ENV is \"development\" on a production install ([BASE]/live): Rails will load the \"development\" environment, which fails with `NameError: uninitialized constant …` where its gems are not installed, or acts on another database. Running it anyway. Unset it (`unset RAILS_ENV`, and drop any RAILS_ENV=… argument; tootguard then sets production) or use RAILS_ENV=production.\n",
+    );
     assert_eq!(
         w.recorded_env("tootctl", "RAILS_ENV").as_deref(),
         Some("development")
@@ -112,7 +115,10 @@ fn strict_mode_refuses_a_wrong_rails_env_without_running_the_program() {
         .env("RAILS_ENV", "development")
         .env("TOOTGUARD_STRICT", "1")
         .run();
-    out.expect_code(3).expect_stderr("TOOTGUARD_STRICT=1");
+    out.expect_code(3).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: error: RAILS_ENV is \"development\" on a production install ([BASE]/live): Rails will load the \"development\" environment, which fails with `NameError: uninitialized constant …` where its gems are not installed, or acts on another database. Refusing to run it (TOOTGUARD_STRICT=1). Unset it (`unset RAILS_ENV`, and drop any RAILS_ENV=… argument; tootguard then sets production) or use RAILS_ENV=production.\n",
+    );
     assert!(!w.ran("rails"));
 }
 
@@ -259,9 +265,13 @@ fn a_mastodon_root_that_is_not_an_install_is_an_error() {
         .cmd(w.shim("tootctl"))
         .env("MASTODON_ROOT", w.base().join("nothing-here"))
         .run();
-    out.expect_code(1)
-        .expect_stderr("MASTODON_ROOT is")
-        .expect_stderr("not a Mastodon install");
+    out.expect_code(1).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: error: MASTODON_ROOT is [BASE]/nothing-here, which is not a Mastodon install \
+         (it does not exist). Set MASTODON_ROOT to the directory you run Mastodon from (usually \
+         /home/mastodon/live), or unset it to let tootguard find the install from the working \
+         directory.\n",
+    );
     assert!(!w.ran("tootctl"));
 }
 
@@ -278,8 +288,11 @@ fn without_a_root_the_next_program_on_path_runs_and_it_says_so() {
             format!("{}:{}:/usr/bin:/bin", w.shims.display(), real.display()),
         )
         .run();
-    out.expect_code(0)
-        .expect_stderr("found no Mastodon install");
+    out.expect_code(0).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: found no Mastodon install (MASTODON_ROOT is unset, none in [BASE] or its \
+         parents, no ~mastodon/live); running the next tootctl on PATH\n",
+    );
     assert_eq!(
         w.recorded_args("tootctl").unwrap(),
         vec![b"version".to_vec()]
@@ -311,10 +324,14 @@ fn a_missing_program_is_status_127_with_where_it_looked() {
         .cmd(w.shim("tootctl"))
         .env("PATH", format!("{}:/usr/bin:/bin", w.shims.display()))
         .run();
-    out.expect_code(127)
-        .expect_stderr("no real tootctl on PATH")
-        .expect_stderr("/usr/bin")
-        .expect_stderr("MASTODON_ROOT");
+    out.expect_code(127).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: error: found no real tootctl on PATH. Found no Mastodon install either: \
+         looked in MASTODON_ROOT, in [BASE] and its parents, and in ~mastodon/live. Looked for \
+         tootctl in [BASE]/shims, /usr/bin, /bin (skipped, being tootguard itself: \
+         [BASE]/shims/tootctl). Run it from the Mastodon directory (usually \
+         /home/mastodon/live), or set MASTODON_ROOT=/home/mastodon/live.\n",
+    );
 }
 
 #[test]
@@ -324,7 +341,13 @@ fn a_missing_bin_script_in_the_root_is_status_127() {
     w.cmd(w.shim("rake"))
         .run()
         .expect_code(127)
-        .expect_stderr("bin/rake does not exist");
+        .expect_stderr_is(
+            &w.normaliser(),
+            "tootguard: error: [BASE]/live/bin/rake does not exist, although [BASE]/live is a \
+             Mastodon install (found by working directory). Restore it from the Mastodon \
+             checkout (`git checkout -- bin/rake` in [BASE]/live), or point MASTODON_ROOT at the \
+             right directory.\n",
+        );
 }
 
 #[test]
@@ -339,7 +362,12 @@ fn a_program_that_cannot_be_executed_is_status_126() {
     w.cmd(w.shim("tootctl"))
         .run()
         .expect_code(126)
-        .expect_stderr("chmod +x");
+        .expect_stderr_is(
+            &w.normaliser(),
+            "tootguard: error: [BASE]/live/bin/tootctl cannot be executed (no execute permission \
+             for this user). Fix it with `chmod +x [BASE]/live/bin/tootctl` as the owner of the \
+             install.\n",
+        );
 }
 
 #[test]
@@ -567,9 +595,12 @@ fn a_hard_link_of_the_shim_binary_under_another_name_knows_its_partner() {
 fn the_shim_binary_run_under_its_own_name_points_to_tootguard() {
     let w = World::production();
     let out = w.cmd(shim_binary()).arg("--help").run();
-    out.expect_code(2)
-        .expect_stderr("`rails`, `rake`, `tootctl`, `ruby` and `bundle`")
-        .expect_stderr("tootguard --help");
+    out.expect_code(2).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: error: [BIN]/tootguard-shim is the shim behind `rails`, `rake`, `tootctl`, \
+         `ruby` and `bundle`: it runs under one of those names, through the links `tootguard \
+         install` makes. For tootguard's own commands run `tootguard --help`.\n",
+    );
     assert!(!w.record.join("tootctl.args").exists(), "nothing was run");
 }
 
@@ -680,14 +711,24 @@ fn a_rails_env_argument_counts_like_the_environment() {
         .args(["db:migrate", "RAILS_ENV=development"])
         .env("TOOTGUARD_STRICT", "1")
         .run();
-    out.expect_code(3)
-        .expect_stderr("the argument RAILS_ENV=development");
+    out.expect_code(3).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: error: the argument RAILS_ENV=development on a production install ([BASE]/live): Rails will load the \"development\" environment, which fails with `NameError: uninitialized constant …` where its gems are not installed, or acts on another database. Refusing to run it (TOOTGUARD_STRICT=1). Unset it (`unset RAILS_ENV`, and drop any RAILS_ENV=… argument; tootguard then sets production) or use RAILS_ENV=production.\n",
+    );
     assert!(!w.ran("rails"));
     let out = w
         .cmd(w.shim("rails"))
         .args(["db:version", "RAILS_ENV=staging"])
         .run();
-    out.expect_code(0).expect_stderr("warning:");
+    out.expect_code(0).expect_stderr_is(
+        &w.normaliser(),
+        "tootguard: warning: the argument RAILS_ENV=staging on a production install \
+         ([BASE]/live): Rails will load the \"staging\" environment, which fails with \
+         `NameError: uninitialized constant …` where its gems are not installed, or acts on \
+         another database. Running it anyway. (RAILS_ENV, which was not set, is set to \
+         production so that config/boot.rb lets it start; the argument RAILS_ENV=staging then \
+         wins.) Unset it (`unset RAILS_ENV`, and drop any RAILS_ENV=… argument; tootguard then sets production) or use RAILS_ENV=production.\n",
+    );
 }
 
 #[test]
@@ -846,20 +887,18 @@ fn rails_environment_options_count_like_rails_env() {
             "--environment" | "--environment=development" => "--environment development",
             other => other,
         };
-        assert!(
-            out.stderr.starts_with(&format!(
-                "tootguard: warning: the option {spelled} on a production install ({}): Rails \
-                 will load the \"development\" environment",
-                w.root.display()
-            )),
-            "{args:?}: {}",
-            out.stderr
-        );
         // config/boot.rb needs RAILS_ENV before Rails reads the option.
-        out.expect_stderr(&format!(
-            "(RAILS_ENV, which was not set, is set to production so that config/boot.rb lets \
-             it start; the option {spelled} then wins.)"
-        ));
+        out.expect_stderr_is(
+            &w.normaliser(),
+            &format!(
+                "tootguard: warning: the option {spelled} on a production install \
+                 ([BASE]/live): Rails will load the \"development\" environment, which fails \
+                 with `NameError: uninitialized constant …` where its gems are not installed, or \
+                 acts on another database. Running it anyway. (RAILS_ENV, which was not set, is \
+                 set to production so that config/boot.rb lets it start; the option {spelled} \
+                 then wins.) Unset it (`unset RAILS_ENV`, and drop any RAILS_ENV=… argument; tootguard then sets production) or use RAILS_ENV=production.\n"
+            ),
+        );
         assert_eq!(
             w.recorded_env("rails", "RAILS_ENV").as_deref(),
             Some("production")
@@ -877,7 +916,7 @@ fn rails_environment_options_count_like_rails_env() {
         .args(["console", "-e", "production"])
         .run();
     out.expect_code(0)
-        .expect_stderr("RAILS_ENV was not set; running with RAILS_ENV=production");
+        .expect_stderr_is(&w.normaliser(), RAILS_ENV_NOTICE);
     // rake has no such option: `-e` is rake's own (execute Ruby code).
     let out = w.cmd(w.shim("rake")).args(["-e", "development"]).run();
     assert!(!out.stderr.contains("warning"), "{}", out.stderr);

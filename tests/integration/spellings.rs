@@ -212,10 +212,11 @@ impl Install {
 
 /// Ruby's API version (`3.1.0`), which names Bundler's directory.
 fn ruby_api_version() -> String {
-    let out = std::process::Command::new("ruby")
-        .args(["-e", "print RbConfig::CONFIG['ruby_version']"])
-        .output()
-        .expect("ruby (Debian package ruby)");
+    // Debian package ruby.
+    let out = crate::harness::output(
+        std::process::Command::new("ruby").args(["-e", "print RbConfig::CONFIG['ruby_version']"]),
+        std::time::Duration::from_secs(20),
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -496,10 +497,11 @@ fn unrelated_ruby_bundle_and_rake_commands_pass_through_unchanged() {
 }
 
 fn bundle_version() -> String {
-    let out = std::process::Command::new("bundle")
-        .arg("--version")
-        .output()
-        .expect("bundle (Debian package ruby-bundler)");
+    // Debian package ruby-bundler.
+    let out = crate::harness::output(
+        std::process::Command::new("bundle").arg("--version"),
+        std::time::Duration::from_secs(20),
+    );
     String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
 }
 

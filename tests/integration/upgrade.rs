@@ -7,7 +7,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use crate::doctor::{Setup, write_meminfo};
-use crate::harness::Outcome;
+use crate::harness::{Outcome, unindent};
 
 const SKIP: &str = "SKIP_POST_DEPLOYMENT_MIGRATIONS";
 
@@ -20,6 +20,38 @@ const ALL_CALLS: [&str; 7] = [
     "systemctl restart mastodon-sidekiq mastodon-streaming",
     "rails db:migrate",
 ];
+
+/// The preflight step of a good setup on stderr, as [`Setup::normaliser`]
+/// names its parts, up to its result line; `ruby` is the ruby row.
+fn preflight(ruby: &str) -> String {
+    unindent(
+        r#"
+        [1/8] preflight …
+        ok    shims      rails, rake, tootctl, ruby and bundle on PATH are tootguard's shims ([BASE]/shims): every spelling of the docs is guarded
+        ok    sudo       [SUDO]
+        ok    cron       no crontab for this user
+        ok    root       Mastodon production install at [BASE]/live (found by working directory)
+        ok    version    Mastodon 4.3.2 (lib/mastodon/version.rb)
+        ok    upgrade-path  4.3.2, the first version checked out since the clone
+        ok    user       [OWNER]
+        RUBY-ROW
+        ok    node       node 22.11.0 ([FAKE]/node) satisfies package.json's engines.node ">=20"
+        ok    config     .env.production read cleanly
+        ok    encryption-keys  no config/initializers/active_record_encryption.rb in this checkout: this version does not need the Active Record encryption keys
+        ok    database   the database answers at [BASE]/pg (socket .s.PGSQL.[PGPORT]) (from DB_HOST/DB_PORT)
+        ok    postgresql-version  no minimum PostgreSQL version stated in lib/tasks/db.rake; PostgreSQL at [BASE]/pg (socket .s.PGSQL.[PGPORT]) is [PGVERSION]
+        ok    pooler     no PgBouncer assumed: migrations go to [BASE]/pg (socket .s.PGSQL.[PGPORT]) (by the port: over a Unix socket the server cannot say whether a pooler is in between)
+        ok    migration-lock  Rails' migration lock on mastodon_production is free (advisory lock 78736240045650285)
+        ok    migrations  every migration of this checkout is applied (0 pre-deployment, 0 post-deployment)
+        ok    db-password  no database password is set (PostgreSQL's peer or trust authentication)
+        ok    memory     8192 MB available RAM + 2048 MB free swap = 10240 MB; assets:precompile needs about 2560 MB: enough
+        ok    shell-env  no SKIP_POST_DEPLOYMENT_MIGRATIONS and no stray RAILS_ENV exported
+        "#,
+    )
+    .replace("RUBY-ROW", ruby)
+}
+
+const RUBY_OK: &str = "ok    ruby       ruby 3.3.5 ([FAKE]/ruby)";
 
 impl Setup {
     /// The calls the loggers saw, in order.
@@ -130,9 +162,32 @@ fn post_migrate_refuses_to_run_when_an_env_file_sets_skip_post_deployment_migrat
     )
     .unwrap();
     let out = s.upgrade(["--from", "post-migrate"]);
-    out.expect_code(1)
-        .expect_stderr("SKIP_POST_DEPLOYMENT_MIGRATIONS is set in")
-        .expect_stderr(".env.production");
+    let made = backups(&s);
+    assert_eq!(made.len(), 1, "{made:?}");
+    let n = s.normaliser().with(made[0].display(), "[BACKUP]");
+    out.expect_code(1).expect_stderr_is(
+        &n,
+        r#"
+        tootguard: no backup of this upgrade yet: taking one before the migrations (--skip backup to go on without)
+        [4/8] backup …
+        [4/8] backup ✓ [TIME]
+        [8/8] post-migrate …
+        [8/8] post-migrate ✗ [TIME] (SKIP_POST_DEPLOYMENT_MIGRATIONS is set in [BASE]/live/.env.production line 2)
+        tootguard: error: step [8/8] post-migrate stopped the upgrade (SKIP_POST_DEPLOYMENT_MIGRATIONS is set in [BASE]/live/.env.production line 2). Mastodon would read it from there and skip the post-deployment migrations, whatever tootguard removes from the environment. Delete that line.
+        The database was backed up before the migrations, in [BACKUP]. To go back to it:
+          # 1. As root, stop Mastodon:
+          systemctl stop mastodon-web mastodon-sidekiq mastodon-streaming
+          # 2. As mastodon, keep the current database aside (drop it once the restore is good), make an empty one and restore into it:
+          psql -h [BASE]/pg -p [PGPORT] -U mastodon -d postgres -c 'ALTER DATABASE "mastodon_production" RENAME TO "mastodon_production_before_restore"'
+          createdb -h [BASE]/pg -p [PGPORT] -U mastodon -T template0 mastodon_production
+          pg_restore -h [BASE]/pg -p [PGPORT] -U mastodon -n public --no-owner --role=mastodon -j 2 -d mastodon_production [BACKUP]/mastodon_production.dump
+          # 3. As root, if they changed since, put the configuration back:
+          install -m 600 [BACKUP]/.env.production [BASE]/live/.env.production
+          # Then check out the code that matches this database, and start Mastodon again (systemctl start mastodon-web mastodon-sidekiq mastodon-streaming).
+        The code can go back with `git checkout` of the version that ran before (git reflog shows it).
+        Resume with: tootguard upgrade --from post-migrate
+        "#,
+    );
     assert!(s.calls().is_empty());
 }
 
@@ -144,10 +199,23 @@ fn a_failing_step_stops_the_run_with_its_status_and_the_command_that_resumes() {
         .args(["upgrade", "--restart"])
         .env("TG_FAIL_CALL", "yarn install --immutable")
         .run();
-    out.expect_code(1)
-        .expect_stderr("[3/8] yarn ✗")
-        .expect_stderr("exit status 7")
-        .expect_stderr("Resume with: tootguard upgrade --from yarn --restart");
+    out.expect_code(1).expect_stderr_is(
+        &s.normaliser(),
+        &(preflight(RUBY_OK)
+            + &unindent(
+                r#"
+                [1/8] preflight ✓ [TIME]
+                [2/8] bundle …
+                [2/8] bundle ✓ [TIME]
+                [3/8] yarn …
+                yarn: failing as told
+                [3/8] yarn ✗ [TIME] (exit status 7)
+                tootguard: error: step [3/8] yarn stopped the upgrade (exit status 7).
+                Resume with: tootguard upgrade --from yarn --restart
+                "#,
+            )),
+    );
+    out.expect_stdout_is(&s.normaliser(), "bundle says hello\nyarn says hello\n");
     assert_eq!(s.calls(), ALL_CALLS[..2]);
     assert!(!out.stderr.contains("[5/8]"), "{}", out.stderr);
 
@@ -205,7 +273,11 @@ fn skip_leaves_out_the_named_steps_and_the_resume_command_keeps_them_out() {
 fn skipping_the_restart_while_running_post_migrate_is_refused() {
     let s = Setup::good();
     let out = s.upgrade(["--skip", "restart"]);
-    out.expect_code(2).expect_stderr("--from post-migrate");
+    out.expect_code(2)
+        .expect_stderr_is(&s.w.normaliser(), "tootguard: error: --skip restart would run the post-deployment migrations while the old \
+             code still runs. Restart the services yourself and use `--from post-migrate` for \
+             them, or also `--skip post-migrate`.\n")
+        .expect_stdout_is(&s.w.normaliser(), "");
     assert!(s.calls().is_empty());
 }
 
@@ -214,18 +286,16 @@ fn unknown_step_names_are_a_usage_error_listing_the_names() {
     let s = Setup::good();
     for flag in ["--from", "--skip"] {
         let out = s.upgrade([flag, "deploy"]);
-        out.expect_code(2);
-        for name in [
-            "preflight",
-            "bundle",
-            "yarn",
-            "pre-migrate",
-            "precompile",
-            "restart",
-            "post-migrate",
-        ] {
-            out.expect_stderr(name);
-        }
+        out.expect_code(2)
+            .expect_stderr_is(
+                &s.w.normaliser(),
+                &format!(
+                    "error: invalid value 'deploy' for '{flag} <STEP>'\n  [possible values: \
+                 preflight, bundle, yarn, backup, pre-migrate, precompile, restart, \
+                 post-migrate]\n\nFor more information, try '--help'.\n"
+                ),
+            )
+            .expect_stdout_is(&s.w.normaliser(), "");
     }
     assert!(s.calls().is_empty());
 }
@@ -234,7 +304,46 @@ fn unknown_step_names_are_a_usage_error_listing_the_names() {
 fn dry_run_prints_each_command_directory_and_env_change_and_runs_nothing() {
     let s = Setup::good();
     let out = s.upgrade(["--dry-run", "--restart"]);
-    out.expect_code(0);
+    out.expect_code(0)
+        .expect_stdout_is(
+            &s.normaliser(),
+            r#"
+            tootguard upgrade --dry-run: nothing runs. Mastodon production install at [BASE]/live.
+            [1/8] preflight
+              the `tootguard doctor` checks: a fail stops, warnings need --yes or a yes
+            [2/8] bundle
+              dir  [BASE]/live
+              run  [FAKE]/bundle install
+            [3/8] yarn
+              dir  [BASE]/live
+              run  [FAKE]/yarn install --immutable
+            [4/8] backup
+              dir  [BASE]/live
+              run  [BIN]/tootguard backup --for-upgrade
+              pg_dump -Fc at PostgreSQL itself, read back with pg_restore --list, and the .env files, as the install's owner; refused before writing when the database's size does not fit
+            [5/8] pre-migrate
+              dir  [BASE]/live
+              env  RAILS_ENV=production SKIP_POST_DEPLOYMENT_MIGRATIONS=true
+              run  [BASE]/live/bin/rails db:migrate
+              applies nothing: no migration of this kind is pending
+            [6/8] precompile
+              dir  [BASE]/live
+              env  RAILS_ENV=production
+              run  [BASE]/live/bin/rails assets:precompile
+              if it runs out of memory: the swap advice, then bin/rake tmp:cache:clear, and stop
+            [7/8] restart
+              dir  [BASE]/live
+              run  [FAKE]/systemctl reload mastodon-web
+              dir  [BASE]/live
+              run  [FAKE]/systemctl restart mastodon-sidekiq mastodon-streaming
+            [8/8] post-migrate
+              dir  [BASE]/live
+              env  RAILS_ENV=production unset SKIP_POST_DEPLOYMENT_MIGRATIONS
+              run  [BASE]/live/bin/rails db:migrate
+              applies nothing: no migration of this kind is pending
+            "#,
+        )
+        .expect_stderr_is(&s.normaliser(), "");
     assert!(s.calls().is_empty(), "dry run ran {:?}", s.calls());
     let root = s.w.root.display().to_string();
     let text = &out.stdout;
@@ -261,10 +370,34 @@ fn dry_run_prints_each_command_directory_and_env_change_and_runs_nothing() {
 fn without_a_terminal_or_restart_the_run_stops_before_post_migrate_with_the_commands() {
     let s = Setup::good();
     let out = s.upgrade([]);
-    out.expect_code(1)
-        .expect_stderr("systemctl reload mastodon-web")
-        .expect_stderr("systemctl restart mastodon-sidekiq mastodon-streaming")
-        .expect_stderr("Resume with: tootguard upgrade --from post-migrate");
+    out.expect_code(1).expect_stderr_is(
+        &s.normaliser(),
+        &(preflight(RUBY_OK)
+            + &unindent(
+                r#"
+                [1/8] preflight ✓ [TIME]
+                [2/8] bundle …
+                [2/8] bundle ✓ [TIME]
+                [3/8] yarn …
+                [3/8] yarn ✓ [TIME]
+                [4/8] backup …
+                [4/8] backup ✓ [TIME]
+                [5/8] pre-migrate …
+                tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
+                [5/8] pre-migrate ✓ [TIME]
+                [6/8] precompile …
+                tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
+                [6/8] precompile ✓ [TIME]
+                [7/8] restart …
+                [7/8] restart ✗ [TIME] (the services must restart first)
+                tootguard: error: step [7/8] restart stopped the upgrade (the services must restart first). The post-deployment migrations must wait until the new code runs, and there is no terminal to ask whether it does. As root, run:
+                  systemctl reload mastodon-web
+                  systemctl restart mastodon-sidekiq mastodon-streaming
+                then run the post-deployment migrations (or rerun with --restart to let tootguard restart the services).
+                Resume with: tootguard upgrade --from post-migrate
+                "#,
+            )),
+    );
     assert_eq!(s.calls(), ALL_CALLS[..4], "post-migrate must wait");
 
     let out = s.upgrade(["--from", "post-migrate"]);
@@ -290,14 +423,31 @@ fn a_precompile_killed_by_sigkill_gets_the_swap_advice_and_a_cache_clear() {
         .args(["upgrade", "--restart"])
         .env("TG_KILL_CALL", "rails assets:precompile")
         .run();
-    out.expect_code(1)
-        .expect_stderr("ran out of memory")
-        .expect_stderr("SIGKILL")
-        .expect_stderr("8192 MB available RAM")
-        .expect_stderr("fallocate -l 2G /swapfile")
-        .expect_stderr("/etc/fstab")
-        .expect_stderr("[6/8] precompile ✗")
-        .expect_stderr("Resume with: tootguard upgrade --from precompile --restart");
+    out.expect_code(1).expect_stderr_is(
+        &s.normaliser(),
+        &(preflight(RUBY_OK)
+            + &unindent(
+                r#"
+                [1/8] preflight ✓ [TIME]
+                [2/8] bundle …
+                [2/8] bundle ✓ [TIME]
+                [3/8] yarn …
+                [3/8] yarn ✓ [TIME]
+                [4/8] backup …
+                [4/8] backup ✓ [TIME]
+                [5/8] pre-migrate …
+                tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
+                [5/8] pre-migrate ✓ [TIME]
+                [6/8] precompile …
+                tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
+                tootguard: error: assets:precompile ran out of memory: it was killed by SIGKILL, the signal of the kernel's out-of-memory killer. Now: 8192 MB available RAM + 2048 MB free swap; it needs about 2560 MB. Add 2 GB of swap (as root): `fallocate -l 2G /swapfile && chmod 600 /swapfile && mkswap /swapfile && swapon /swapfile`, and keep it across reboots with the /etc/fstab line `/swapfile none swap sw 0 0` (use another file name if /swapfile exists). Clearing the asset cache now (bin/rake tmp:cache:clear), so the retry really rebuilds the assets.
+                tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
+                [6/8] precompile ✗ [TIME] (killed by SIGKILL, signal 9)
+                tootguard: error: step [6/8] precompile stopped the upgrade (killed by SIGKILL, signal 9). The asset cache is cleared; add the swap, then resume.
+                Resume with: tootguard upgrade --from precompile --restart
+                "#,
+            )),
+    );
     let calls = s.calls();
     assert_eq!(calls[..4], ALL_CALLS[..4]);
     assert_eq!(calls[4..], ["rake tmp:cache:clear"]);
@@ -342,10 +492,20 @@ fn a_guard_block_fails_the_step_without_running_it() {
     let s = Setup::good();
     write_meminfo(&s.meminfo, 1024, 0);
     let out = s.upgrade(["--from", "precompile"]);
-    out.expect_code(1)
-        .expect_stderr("blocked by the memory guard")
-        .expect_stderr("1024 MB available RAM")
-        .expect_stderr("--from precompile");
+    out.expect_code(1).expect_stderr_is(
+        &s.normaliser(),
+        r#"
+        tootguard: no backup of this upgrade yet: taking one before the migrations (--skip backup to go on without)
+        [4/8] backup …
+        [4/8] backup ✓ [TIME]
+        [6/8] precompile …
+        tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
+        tootguard: error: 1024 MB available RAM + 0 MB free swap = 1024 MB; assets:precompile needs about 2560 MB: too little, so it would likely be killed (`Killed`, `JavaScript heap out of memory`). Not running it. Add 2 GB of swap (as root): `fallocate -l 2G /swapfile && chmod 600 /swapfile && mkswap /swapfile && swapon /swapfile`, and keep it across reboots with the /etc/fstab line `/swapfile none swap sw 0 0` (use another file name if /swapfile exists). If a precompile already failed, run `RAILS_ENV=production bundle exec rake tmp:cache:clear` before retrying, or the next run reports success and keeps the old assets. To run anyway: TOOTGUARD_FORCE=1.
+        [6/8] precompile ✗ [TIME] (blocked by the memory guard)
+        tootguard: error: step [6/8] precompile stopped the upgrade (blocked by the memory guard).
+        Resume with: tootguard upgrade --from precompile
+        "#,
+    );
     assert!(s.calls().is_empty());
 }
 
@@ -354,10 +514,22 @@ fn a_failing_preflight_check_stops_before_any_step() {
     let s = Setup::good();
     fs::write(s.w.root.join(".ruby-version"), "3.4.1\n").unwrap();
     let out = s.upgrade(["--restart", "--yes"]);
-    out.expect_code(1)
-        .expect_stderr("[1/8] preflight ✗")
-        .expect_stderr(".ruby-version asks for 3.4.1")
-        .expect_stderr("--from preflight");
+    out.expect_code(1).expect_stderr_is(
+        &s.normaliser(),
+        &(preflight(
+            "fail  ruby       ruby on PATH ([FAKE]/ruby) is 3.3.5, but .ruby-version asks for 3.4.1\n\
+             \x20                fix: Install Ruby 3.4.1 (`rbenv install` in the install directory) \
+             and with rbenv, add `eval \"$(rbenv init -)\"` to ~/.bashrc so ~/.rbenv/shims comes \
+             first on PATH, then open a new shell.",
+        ) + &unindent(
+            r#"
+            [1/8] preflight ✗ [TIME] (1 check(s) failed)
+            tootguard: error: step [1/8] preflight stopped the upgrade (1 check(s) failed). Fix what fails above.
+            Resume with: tootguard upgrade --from preflight --restart --yes
+            "#,
+        )),
+    );
+    assert_eq!(out.stdout, "");
     assert!(s.calls().is_empty());
 }
 
@@ -386,8 +558,13 @@ fn upgrade_outside_any_mastodon_install_fails_before_doing_anything() {
         .dir(&elsewhere)
         .env("TOOTGUARD_DEFAULT_ROOT", "")
         .run();
-    out.expect_code(1)
-        .expect_stderr("found no Mastodon install");
+    out.expect_code(1).expect_stderr_is(
+        &s.normaliser(),
+        "tootguard: error: found no Mastodon install (MASTODON_ROOT is unset, none in \
+         [BASE]/elsewhere or its parents, no ~mastodon/live). Run `tootguard upgrade` in the \
+         Mastodon directory (usually /home/mastodon/live), or set MASTODON_ROOT.\n",
+    );
+    out.expect_stdout_is(&s.normaliser(), "");
     assert!(s.calls().is_empty());
 }
 
@@ -611,13 +788,15 @@ fn skip_backup_is_allowed_on_purpose_with_a_warning() {
 fn git_checkout(root: &std::path::Path, from: (u32, u32, u32), to: (u32, u32, u32)) {
     let _ = fs::remove_dir_all(root.join(".git"));
     let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.test"])
-            .args(args)
-            .current_dir(root)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .expect("git runs (scripts/install-test-deps installs it)");
+        // git: scripts/install-test-deps installs it.
+        let out = crate::harness::output(
+            std::process::Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.test"])
+                .args(args)
+                .current_dir(root)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null"),
+            std::time::Duration::from_secs(60),
+        );
         assert!(out.status.success(), "git {args:?}: {out:?}");
     };
     git(&["init", "-q"]);
@@ -732,12 +911,13 @@ fn a_cloned_install_run_for_a_while_then_moved_two_series_on_fails_the_path_chec
     fs::create_dir_all(origin.join("lib/mastodon")).unwrap();
     git_checkout(&origin, (4, 3, 2), (4, 5, 0));
     let git = |dir: &std::path::Path, args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .unwrap();
+        let out = crate::harness::output(
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null"),
+            std::time::Duration::from_secs(60),
+        );
         assert!(out.status.success(), "git {args:?}: {out:?}");
     };
     let clone = s.w.base().join("clone");
@@ -919,9 +1099,21 @@ fn a_failing_only_step_names_the_command_that_resumes_it_in_json_too() {
 fn only_does_not_mix_with_from_or_skip() {
     let s = Setup::good();
     s.upgrade(["--only", "bundle", "--from", "yarn"])
-        .expect_code(2);
+        .expect_code(2)
+        .expect_stderr_is(
+            &s.w.normaliser(),
+            "error: the argument '--only <STEP>' cannot be used with '--from <STEP>'\n\n\
+             Usage: tootguard upgrade --only <STEP>\n\n\
+             For more information, try '--help'.\n",
+        );
     s.upgrade(["--only", "bundle", "--skip", "yarn"])
-        .expect_code(2);
+        .expect_code(2)
+        .expect_stderr_is(
+            &s.w.normaliser(),
+            "error: the argument '--only <STEP>' cannot be used with '--skip <STEP>'\n\n\
+             Usage: tootguard upgrade --only <STEP>\n\n\
+             For more information, try '--help'.\n",
+        );
     assert!(s.calls().is_empty());
 }
 

@@ -13,6 +13,14 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+mod listen;
+mod run;
+mod text;
+
+pub use listen::*;
+pub use run::*;
+pub use text::*;
+
 pub const TOOLS: [&str; 3] = ["rails", "rake", "tootctl"];
 /// Every name `tootguard install` links: the tools, and the programs the
 /// other spellings pass through.
@@ -370,41 +378,15 @@ impl Cmd {
 
     fn try_run(&mut self, limit: Duration) -> Option<Outcome> {
         let started = Instant::now();
-        let mut child = match self
-            .command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-        {
-            Ok(child) => child,
-            Err(e) if e.raw_os_error() == Some(26) => return None,
-            Err(e) => panic!("cannot start {:?}: {e}", self.command.get_program()),
-        };
-        // Read both pipes while waiting: a child that writes more than a
-        // pipe holds (64 KiB) would otherwise block forever on its write.
-        let stdout = drain(child.stdout.take());
-        let stderr = drain(child.stderr.take());
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > limit {
-                let _ = child.kill();
-                panic!(
-                    "{:?} still running after {limit:?}",
-                    self.command.get_program()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        // A grandchild may still hold a pipe open: wait a little, not forever.
-        let collect = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
-            rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+        let output = match run_limited(&mut self.command, limit) {
+            Ok(output) => output,
+            Err(Failed::Start(e)) if e.raw_os_error() == Some(26) => return None,
+            Err(failed) => panic!("{}", failed.explain(&self.command)),
         };
         let outcome = Outcome {
-            status,
-            stdout: String::from_utf8_lossy(&collect(stdout)).into_owned(),
-            stderr: String::from_utf8_lossy(&collect(stderr)).into_owned(),
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             elapsed: started.elapsed(),
         };
         if outcome.status.code() == Some(126) && outcome.stderr.contains("Text file busy") {
@@ -412,21 +394,6 @@ impl Cmd {
         }
         Some(outcome)
     }
-}
-
-/// Reads a pipe to its end in a thread; the bytes arrive on the channel.
-fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::sync::mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    if let Some(mut pipe) = pipe {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            let _ = tx.send(bytes);
-        });
-    } else {
-        let _ = tx.send(Vec::new());
-    }
-    rx
 }
 
 #[derive(Debug)]
@@ -577,41 +544,6 @@ pub fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
 }
 
-/// A loopback TCP port that refuses connections for as long as this lives:
-/// bound, never listened on, so no other test can take it (a port freed by
-/// dropping a listener can be bound again by a parallel test at once).
-pub struct ClosedPort {
-    _socket: std::os::fd::OwnedFd,
-    pub port: u16,
-}
-
-impl ClosedPort {
-    pub fn new() -> ClosedPort {
-        use nix::libc;
-        use std::os::fd::FromRawFd;
-        // SAFETY: plain socket calls on a descriptor this function owns;
-        // `addr` and `len` are valid for the calls that write them.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-            let socket = std::os::fd::OwnedFd::from_raw_fd(fd);
-            let mut addr: libc::sockaddr_in = std::mem::zeroed();
-            addr.sin_family = libc::AF_INET as libc::sa_family_t;
-            addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
-            let size = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            let bound = libc::bind(fd, (&raw const addr).cast(), size);
-            assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
-            let mut len = size;
-            let named = libc::getsockname(fd, (&raw mut addr).cast(), &mut len);
-            assert_eq!(named, 0, "getsockname: {}", std::io::Error::last_os_error());
-            ClosedPort {
-                _socket: socket,
-                port: u16::from_be(addr.sin_port),
-            }
-        }
-    }
-}
-
 /// The entry with this `id` in a JSON list of checks (doctor's output,
 /// explain's `checks`).
 #[track_caller]
@@ -631,77 +563,6 @@ impl World {
         let user = TestUser::create(&w.base().join("home"));
         w.give_to(&user);
         (w, user)
-    }
-}
-
-/// Something that answers on a TCP port or a Unix socket but is not
-/// PostgreSQL: it accepts each connection and hangs up at once, for as long
-/// as it lives. A knock on the door (tootguard's reachability probe)
-/// succeeds; asking it as PostgreSQL fails at once, as with a server that
-/// refuses the login — instead of waiting out a time limit.
-pub struct NotPostgres {
-    pub port: u16,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    wake: Box<dyn Fn() -> bool + Send + Sync>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl NotPostgres {
-    /// On a free port of 127.0.0.1.
-    pub fn tcp() -> NotPostgres {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if flag.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                drop(conn);
-            }
-        });
-        NotPostgres {
-            port,
-            stop,
-            thread: Some(thread),
-            wake: Box::new(move || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
-        }
-    }
-
-    /// As the Unix socket `path` (`<dir>/.s.PGSQL.5432`).
-    pub fn unix(path: &Path) -> NotPostgres {
-        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if flag.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                drop(conn);
-            }
-        });
-        let path = path.to_path_buf();
-        NotPostgres {
-            port: 0,
-            stop,
-            thread: Some(thread),
-            wake: Box::new(move || std::os::unix::net::UnixStream::connect(&path).is_ok()),
-        }
-    }
-}
-
-impl Drop for NotPostgres {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        // The listener is closed once the thread is done. A socket whose
-        // directory is already gone cannot be woken: the thread is left.
-        if (self.wake)()
-            && let Some(thread) = self.thread.take()
-        {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -1,11 +1,9 @@
 //! Two settings for the build, each paying its way:
 //!
 //! - Links libgcc's unwinder (`libgcc_eh.a`) into the binaries on Linux
-//!   with glibc, so the dynamic loader no longer has to find and load
-//!   `libgcc_s.so.1` before every `rails`, `rake` and `tootctl` an admin
-//!   types. That load was about 120 µs of the shim's start-up, measured
-//!   with `cargo bench --bench startup` (see the README's "Speed" section).
-//!   The unwinder itself is unchanged: the same code, linked statically.
+//!   with glibc, so the loader no longer finds and maps `libgcc_s.so.1`
+//!   before every `rails`, `rake` and `tootctl`: about 200 µs of the shim's
+//!   start-up (measured, benches/README.md). The unwinder is the same code.
 //! - Sets `cfg(tests_as_root)` when the build runs as root. The tests that
 //!   need root (to create users, hand installs to them, run sudo and mount
 //!   namespaces) are then compiled to run; built by anyone else they are

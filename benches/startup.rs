@@ -36,6 +36,10 @@
 //!
 //! Budget: tootguard adds no more wall time than `env` adds (medians), and
 //! its peak RSS stays under 4 MiB.
+//!
+//! `TOOTGUARD_BENCH_SHIM=PATH` measures another build of the shim in place
+//! of this one (how each start-up measure was weighed: the same code built
+//! without it; `benches/README.md`).
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -55,6 +59,11 @@ const RSS_BUDGET_KIB: i64 = 4 * 1024;
 /// What `tootguard install` links the shims to.
 const TOOTGUARD: &str = env!("CARGO_BIN_EXE_tootguard-shim");
 
+/// The binary measured: [`TOOTGUARD`], or the build `TOOTGUARD_BENCH_SHIM` names.
+fn shim_binary() -> PathBuf {
+    std::env::var_os("TOOTGUARD_BENCH_SHIM").map_or_else(|| PathBuf::from(TOOTGUARD), PathBuf::from)
+}
+
 fn main() {
     let rounds = std::env::var("TOOTGUARD_BENCH_ROUNDS")
         .ok()
@@ -69,7 +78,7 @@ fn main() {
     let shims = work.path().join("shims");
     std::fs::create_dir(&shims).expect("shim directory");
     for name in ["tootctl", "rails", "rake", "ruby"] {
-        std::os::unix::fs::symlink(TOOTGUARD, shims.join(name)).expect("shim link");
+        std::os::unix::fs::symlink(shim_binary(), shims.join(name)).expect("shim link");
     }
     // The real ruby and rake the pass-through cases reach.
     let real = work.path().join("real");
@@ -674,7 +683,8 @@ fn print_machine(rounds: usize) {
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".into());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let size = std::fs::metadata(TOOTGUARD).map_or(0, |m| m.len());
+    let binary = shim_binary();
+    let size = std::fs::metadata(&binary).map_or(0, |m| m.len());
     println!("# tootguard start-up benchmark\n");
     println!("date:    {} UTC", utc_now());
     println!("cpu:     {model}");
@@ -687,7 +697,7 @@ fn print_machine(rounds: usize) {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    println!("binary:  {TOOTGUARD} ({} KiB)", size / 1024);
+    println!("binary:  {} ({} KiB)", binary.display(), size / 1024);
     println!(
         "method:  {rounds} measured rounds (+{WARMUP_ROUNDS} warm-up) per scenario; each round \
          runs every case once, in turn, starting one case later than the last; wall time \

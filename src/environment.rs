@@ -4,7 +4,7 @@
 //! admin command, and copying the whole process environment into a map
 //! (every name and value allocated, then sorted) was the largest piece of
 //! tootguard's own start-up work, measured with callgrind and the startup
-//! benchmark (README, "Speed"). Most shim calls read four or five variables.
+//! benchmark (benches/README.md). Most shim calls read four or five variables.
 //! So [`Env::process`] reads the live environment one variable at a time,
 //! and only what needs the whole set — the `.env*` reader, which sees every
 //! variable Mastodon would — or changes it — `explain`, `doctor` and

@@ -2,16 +2,14 @@
 //! server's PATH, makes the command safe (RAILS_ENV, PgBouncer, memory), then
 //! execs the real program.
 //!
-//! Two binaries share this library. `tootguard` is the command line
-//! (`install`, `explain`, `doctor`, `upgrade`, `completions`) and also takes
-//! the shim path when called as `rails`, `rake` or `tootctl`.
-//! `tootguard-shim` is the shim path alone, and what `tootguard install`
-//! links the shims to. Why two: the shim runs before every admin command,
-//! and a binary without clap, the completion generators and the JSON
-//! writers has half the code, a quarter fewer libc symbols for the dynamic
-//! loader to bind and half the relocations — about 40 µs less start-up,
-//! measured (README, "Speed"). Each binary's `main` only picks its entry
-//! point here; outcomes become exit statuses in one place (`exit.rs`).
+//! Two binaries share this library: `tootguard`, the command line (and the
+//! shim path when called as `rails`, `rake` or `tootctl`), and
+//! `tootguard-shim`, the shim path alone, which `tootguard install` links
+//! the shims to. The split keeps clap, the PostgreSQL client and the JSON
+//! writers out of the process that starts before every admin command: about
+//! 200 µs and a third of its instructions (measured, benches/README.md).
+//! Each binary's `main` only picks its entry point here; outcomes become
+//! exit statuses in one place (`exit.rs`).
 
 mod backup;
 mod cli;
@@ -49,14 +47,13 @@ use invocation::Shim;
 
 /// What a binary's C `main` does around its entry point.
 ///
-/// Both binaries are `#![no_main]`: std's runtime start-up, which probes the
-/// main thread's stack through `/proc/self/maps`, was a quarter of the
-/// shim's start-up cost (measured, README "Speed"). What it would have done
-/// that matters here is done by hand: SIGPIPE is ignored, so a notice
-/// written to a closed pipe cannot kill tootguard before the real program
-/// starts (std's exec restores the default for the program), and stdout is
-/// flushed before returning. `std::env::args_os` still works: glibc hands
-/// argv to std's initialiser before `main` runs (so no musl build).
+/// Both binaries are `#![no_main]`: std's runtime start-up (it probes the
+/// main thread's stack through `/proc/self/maps`) cost the shim about 90 µs
+/// (measured, benches/README.md). What it would have done that matters here
+/// is done by hand: descriptors 0–2 are made valid, SIGPIPE is ignored (std's
+/// exec restores the default for the program), and stdout is flushed before
+/// returning. `std::env::args_os` still works because glibc hands argv to
+/// std's initialiser (so no musl build).
 pub fn enter(run: fn() -> u8) -> std::ffi::c_int {
     open_standard_descriptors();
     // SAFETY: no other thread exists yet; ignoring a signal is always sound.

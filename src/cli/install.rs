@@ -197,13 +197,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Err(Failure::error(
             FAILURE,
             format!(
-                "not replacing {}: not links to tootguard. Move them away, or run `tootguard \
-                 install --force` to replace them.",
+                "not replacing {}: {}. Move {} away, or run `tootguard install --force` to \
+                 replace {}.",
                 refused
                     .iter()
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                if refused.len() == 1 {
+                    "it is not a link to tootguard"
+                } else {
+                    "they are not links to tootguard"
+                },
+                if refused.len() == 1 { "it" } else { "them" },
+                if refused.len() == 1 { "it" } else { "them" },
             ),
         ));
     }

@@ -104,6 +104,29 @@ fn install_without_the_shim_binary_beside_it_says_how_to_install_both() {
 }
 
 #[test]
+fn install_names_every_foreign_file_it_leaves_in_one_error() {
+    let w = World::bare();
+    let dir = w.base().join("bin");
+    write_executable(&dir.join("rails"), "#!/bin/sh\necho mine\n");
+    write_executable(&dir.join("rake"), "#!/bin/sh\necho mine too\n");
+    let out = w.tootguard().args(["install", "--dir"]).arg(&dir).run();
+    out.expect_code(1).expect_stderr_is(
+        &w.normaliser(),
+        &format!(
+            "{}tootguard: error: not replacing [BASE]/bin/rails, [BASE]/bin/rake: they are not \
+             links to tootguard. Move them away, or run `tootguard install --force` to replace \
+             them.\n",
+            "tootguard: warning: [BASE]/bin is not on PATH: typing `rails`, `rake`, `tootctl`, `ruby` \
+         or `bundle` will not find the shims.\n"
+        ),
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("rake")).unwrap(),
+        "#!/bin/sh\necho mine too\n"
+    );
+}
+
+#[test]
 fn install_never_replaces_a_foreign_file_without_force() {
     let w = World::bare();
     let dir = w.base().join("bin");
@@ -112,8 +135,8 @@ fn install_never_replaces_a_foreign_file_without_force() {
     out.expect_code(1).expect_stderr_is(
         &w.normaliser(),
         &format!(
-            "{}tootguard: error: not replacing [BASE]/bin/rails: not links to tootguard. Move them \
-             away, or run `tootguard install --force` to replace them.\n",
+            "{}tootguard: error: not replacing [BASE]/bin/rails: it is not a link to tootguard. Move \
+             it away, or run `tootguard install --force` to replace it.\n",
             "tootguard: warning: [BASE]/bin is not on PATH: typing `rails`, `rake`, `tootctl`, `ruby` \
          or `bundle` will not find the shims.\n"
         ),

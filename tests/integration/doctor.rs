@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::harness::{Cmd, Normaliser, NotPostgres, World, write_executable};
+use crate::harness::{Cmd, Normaliser, NotPostgres, World, unindent, write_executable};
 
 /// Records each call, in order, as a line `name args…` in
 /// `$TG_RECORD/calls.log`, with its environment and directory in
@@ -280,6 +280,38 @@ fn doctor_passes_every_check_on_a_good_setup() {
     assert!(message(&checks, "user").contains("belongs to root"));
 }
 
+/// The good setup's doctor rows from `shims` to `memory`, as
+/// [`Setup::normaliser`] names their parts; `ruby` is the ruby row (upgrade's
+/// preflight prints them too).
+pub fn good_rows(ruby: &str) -> String {
+    unindent(
+        r#"
+        ok    shims      rails, rake, tootctl, ruby and bundle on PATH are tootguard's shims ([BASE]/shims): every spelling of the docs is guarded
+        ok    sudo       [SUDO]
+        ok    cron       no crontab for this user
+        ok    root       Mastodon production install at [BASE]/live (found by working directory)
+        ok    version    Mastodon 4.3.2 (lib/mastodon/version.rb)
+        ok    upgrade-path  4.3.2, the first version checked out since the clone
+        ok    user       [OWNER]
+        RUBY-ROW
+        ok    node       node 22.11.0 ([FAKE]/node) satisfies package.json's engines.node ">=20"
+        ok    config     .env.production read cleanly
+        ok    encryption-keys  no config/initializers/active_record_encryption.rb in this checkout: this version does not need the Active Record encryption keys
+        ok    database   the database answers at [BASE]/pg (socket .s.PGSQL.[PGPORT]) (from DB_HOST/DB_PORT)
+        ok    postgresql-version  no minimum PostgreSQL version stated in lib/tasks/db.rake; PostgreSQL at [BASE]/pg (socket .s.PGSQL.[PGPORT]) is [PGVERSION]
+        ok    pooler     no PgBouncer assumed: migrations go to [BASE]/pg (socket .s.PGSQL.[PGPORT]) (by the port: over a Unix socket the server cannot say whether a pooler is in between)
+        ok    migration-lock  Rails' migration lock on mastodon_production is free (advisory lock 78736240045650285)
+        ok    migrations  every migration of this checkout is applied (0 pre-deployment, 0 post-deployment)
+        ok    db-password  no database password is set (PostgreSQL's peer or trust authentication)
+        ok    memory     8192 MB available RAM + 2048 MB free swap = 10240 MB; assets:precompile needs about 2560 MB: enough
+        "#,
+    )
+    .replace("RUBY-ROW", ruby)
+}
+
+/// The good setup's ruby row.
+pub const RUBY_OK: &str = "ok    ruby       ruby 3.3.5 ([FAKE]/ruby)";
+
 #[test]
 fn doctor_text_is_a_table_of_levels_ids_and_fixes() {
     let s = Setup::good();
@@ -291,29 +323,14 @@ fn doctor_text_is_a_table_of_levels_ids_and_fixes() {
     out.expect_code(0)
         .expect_stdout_is(
             &s.normaliser(),
-            r#"
-            ok    shims      rails, rake, tootctl, ruby and bundle on PATH are tootguard's shims ([BASE]/shims): every spelling of the docs is guarded
-            ok    sudo       [SUDO]
-            ok    cron       no crontab for this user
-            ok    root       Mastodon production install at [BASE]/live (found by working directory)
-            ok    version    Mastodon 4.3.2 (lib/mastodon/version.rb)
-            ok    upgrade-path  4.3.2, the first version checked out since the clone
-            ok    user       [OWNER]
-            ok    ruby       ruby 3.3.5 ([FAKE]/ruby)
-            ok    node       node 22.11.0 ([FAKE]/node) satisfies package.json's engines.node ">=20"
-            ok    config     .env.production read cleanly
-            ok    encryption-keys  no config/initializers/active_record_encryption.rb in this checkout: this version does not need the Active Record encryption keys
-            ok    database   the database answers at [BASE]/pg (socket .s.PGSQL.[PGPORT]) (from DB_HOST/DB_PORT)
-            ok    postgresql-version  no minimum PostgreSQL version stated in lib/tasks/db.rake; PostgreSQL at [BASE]/pg (socket .s.PGSQL.[PGPORT]) is [PGVERSION]
-            ok    pooler     no PgBouncer assumed: migrations go to [BASE]/pg (socket .s.PGSQL.[PGPORT]) (by the port: over a Unix socket the server cannot say whether a pooler is in between)
-            ok    migration-lock  Rails' migration lock on mastodon_production is free (advisory lock 78736240045650285)
-            ok    migrations  every migration of this checkout is applied (0 pre-deployment, 0 post-deployment)
-            ok    db-password  no database password is set (PostgreSQL's peer or trust authentication)
-            ok    memory     8192 MB available RAM + 2048 MB free swap = 10240 MB; assets:precompile needs about 2560 MB: enough
+            &(good_rows(RUBY_OK)
+                + &unindent(
+                    r#"
             warn  shell-env  SKIP_POST_DEPLOYMENT_MIGRATIONS is exported (as "false"): Mastodon skips the post-deployment migrations whenever it is set, whatever its value, even `false` (lib/mastodon/database.rb), so a later `rails db:migrate` leaves them undone.
                              fix: `unset SKIP_POST_DEPLOYMENT_MIGRATIONS`, and remove the export from ~/.bashrc or ~/.profile if it is there.
             ok    completion  tootctl completion reads [BASE]/live/lib/mastodon/cli (Mastodon 4.3.2, read from [BASE]/live/lib/mastodon/cli)
             "#,
+                )),
         )
         .expect_stderr_is(&s.normaliser(), "");
     for id in IDS {

@@ -4,6 +4,27 @@ use std::fs;
 
 use crate::harness::{SHIMS, World, shim_binary, tootguard, write_executable};
 
+/// The links `install --dir [BASE]/bin` makes, one per shim, as it prints them.
+const FIVE_LINKS: &str = "\
+[BASE]/bin/rails -> [BIN]/tootguard-shim
+[BASE]/bin/rake -> [BIN]/tootguard-shim
+[BASE]/bin/tootctl -> [BIN]/tootguard-shim
+[BASE]/bin/ruby -> [BIN]/tootguard-shim
+[BASE]/bin/bundle -> [BIN]/tootguard-shim
+";
+
+/// What `install --dir [BASE]/bin` prints after the links, with HOME at
+/// [BASE] and [BASE]/bin not on PATH: where the completions went, and the
+/// PATH line.
+const COMPLETIONS_AND_PATH: &str = "\
+bash completions: [BASE]/.local/share/bash-completion/completions (tootguard, tootctl, rails, rake)
+zsh completions: [BASE]/.local/share/zsh/site-functions (_tootguard)
+  zsh: add to ~/.zshrc, before compinit: fpath=(~/.local/share/zsh/site-functions $fpath)
+fish completions: [BASE]/.config/fish/completions (tootguard.fish, tootctl.fish, rails.fish)
+Add this line to ~/.bashrc (or ~/.profile, ~/.zshrc), then open a new shell:
+  export PATH=\"[BASE]/bin:$PATH\"
+";
+
 #[test]
 fn install_creates_the_five_links_and_is_idempotent() {
     let w = World::bare();
@@ -143,18 +164,12 @@ fn install_never_replaces_a_foreign_file_without_force() {
     );
     out.expect_stdout_is(
         &w.normaliser(),
-        r#"
-            [BASE]/bin/rake -> [BIN]/tootguard-shim
-            [BASE]/bin/tootctl -> [BIN]/tootguard-shim
-            [BASE]/bin/ruby -> [BIN]/tootguard-shim
-            [BASE]/bin/bundle -> [BIN]/tootguard-shim
-            bash completions: [BASE]/.local/share/bash-completion/completions (tootguard, tootctl, rails, rake)
-            zsh completions: [BASE]/.local/share/zsh/site-functions (_tootguard)
-              zsh: add to ~/.zshrc, before compinit: fpath=(~/.local/share/zsh/site-functions $fpath)
-            fish completions: [BASE]/.config/fish/completions (tootguard.fish, tootctl.fish, rails.fish)
-            Add this line to ~/.bashrc (or ~/.profile, ~/.zshrc), then open a new shell:
-              export PATH="[BASE]/bin:$PATH"
-            "#,
+        &format!(
+            "[BASE]/bin/rake -> [BIN]/tootguard-shim\n\
+             [BASE]/bin/tootctl -> [BIN]/tootguard-shim\n\
+             [BASE]/bin/ruby -> [BIN]/tootguard-shim\n\
+             [BASE]/bin/bundle -> [BIN]/tootguard-shim\n{COMPLETIONS_AND_PATH}"
+        ),
     );
     assert_eq!(
         fs::read_to_string(dir.join("rails")).unwrap(),
@@ -200,19 +215,7 @@ fn install_names_what_shadows_a_shim_and_prints_the_path_line() {
         )
         .expect_stdout_is(
             &w.normaliser(),
-            r#"
-            [BASE]/bin/rails -> [BIN]/tootguard-shim
-            [BASE]/bin/rake -> [BIN]/tootguard-shim
-            [BASE]/bin/tootctl -> [BIN]/tootguard-shim
-            [BASE]/bin/ruby -> [BIN]/tootguard-shim
-            [BASE]/bin/bundle -> [BIN]/tootguard-shim
-            bash completions: [BASE]/.local/share/bash-completion/completions (tootguard, tootctl, rails, rake)
-            zsh completions: [BASE]/.local/share/zsh/site-functions (_tootguard)
-              zsh: add to ~/.zshrc, before compinit: fpath=(~/.local/share/zsh/site-functions $fpath)
-            fish completions: [BASE]/.config/fish/completions (tootguard.fish, tootctl.fish, rails.fish)
-            Add this line to ~/.bashrc (or ~/.profile, ~/.zshrc), then open a new shell:
-              export PATH="[BASE]/bin:$PATH"
-            "#,
+            &format!("{FIVE_LINKS}{COMPLETIONS_AND_PATH}"),
         );
 }
 
@@ -231,19 +234,7 @@ fn install_says_when_its_directory_is_not_on_path() {
          or `bundle` will not find the shims.\n")
         .expect_stdout_is(
             &w.normaliser(),
-            r#"
-            [BASE]/bin/rails -> [BIN]/tootguard-shim
-            [BASE]/bin/rake -> [BIN]/tootguard-shim
-            [BASE]/bin/tootctl -> [BIN]/tootguard-shim
-            [BASE]/bin/ruby -> [BIN]/tootguard-shim
-            [BASE]/bin/bundle -> [BIN]/tootguard-shim
-            bash completions: [BASE]/.local/share/bash-completion/completions (tootguard, tootctl, rails, rake)
-            zsh completions: [BASE]/.local/share/zsh/site-functions (_tootguard)
-              zsh: add to ~/.zshrc, before compinit: fpath=(~/.local/share/zsh/site-functions $fpath)
-            fish completions: [BASE]/.config/fish/completions (tootguard.fish, tootctl.fish, rails.fish)
-            Add this line to ~/.bashrc (or ~/.profile, ~/.zshrc), then open a new shell:
-              export PATH="[BASE]/bin:$PATH"
-            "#,
+            &format!("{FIVE_LINKS}{COMPLETIONS_AND_PATH}"),
         );
 }
 
@@ -305,19 +296,7 @@ fn install_says_where_it_writes_completions_and_writes_none_when_asked() {
     let out = w.tootguard().args(["install", "--dir"]).arg(&dir).run();
     out.expect_code(0).expect_stdout_is(
         &w.normaliser(),
-        r#"
-            [BASE]/bin/rails -> [BIN]/tootguard-shim
-            [BASE]/bin/rake -> [BIN]/tootguard-shim
-            [BASE]/bin/tootctl -> [BIN]/tootguard-shim
-            [BASE]/bin/ruby -> [BIN]/tootguard-shim
-            [BASE]/bin/bundle -> [BIN]/tootguard-shim
-            bash completions: [BASE]/.local/share/bash-completion/completions (tootguard, tootctl, rails, rake)
-            zsh completions: [BASE]/.local/share/zsh/site-functions (_tootguard)
-              zsh: add to ~/.zshrc, before compinit: fpath=(~/.local/share/zsh/site-functions $fpath)
-            fish completions: [BASE]/.config/fish/completions (tootguard.fish, tootctl.fish, rails.fish)
-            Add this line to ~/.bashrc (or ~/.profile, ~/.zshrc), then open a new shell:
-              export PATH="[BASE]/bin:$PATH"
-            "#,
+        &format!("{FIVE_LINKS}{COMPLETIONS_AND_PATH}"),
     );
     for file in [
         ".local/share/bash-completion/completions/tootctl",

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::doctor::{Setup, write_meminfo};
+use crate::doctor::{RUBY_OK, Setup, good_rows, write_meminfo};
 use crate::harness::{Outcome, unindent};
 
 const SKIP: &str = "SKIP_POST_DEPLOYMENT_MIGRATIONS";
@@ -24,34 +24,28 @@ const ALL_CALLS: [&str; 7] = [
 /// The preflight step of a good setup on stderr, as [`Setup::normaliser`]
 /// names its parts, up to its result line; `ruby` is the ruby row.
 fn preflight(ruby: &str) -> String {
-    unindent(
-        r#"
-        [1/8] preflight …
-        ok    shims      rails, rake, tootctl, ruby and bundle on PATH are tootguard's shims ([BASE]/shims): every spelling of the docs is guarded
-        ok    sudo       [SUDO]
-        ok    cron       no crontab for this user
-        ok    root       Mastodon production install at [BASE]/live (found by working directory)
-        ok    version    Mastodon 4.3.2 (lib/mastodon/version.rb)
-        ok    upgrade-path  4.3.2, the first version checked out since the clone
-        ok    user       [OWNER]
-        RUBY-ROW
-        ok    node       node 22.11.0 ([FAKE]/node) satisfies package.json's engines.node ">=20"
-        ok    config     .env.production read cleanly
-        ok    encryption-keys  no config/initializers/active_record_encryption.rb in this checkout: this version does not need the Active Record encryption keys
-        ok    database   the database answers at [BASE]/pg (socket .s.PGSQL.[PGPORT]) (from DB_HOST/DB_PORT)
-        ok    postgresql-version  no minimum PostgreSQL version stated in lib/tasks/db.rake; PostgreSQL at [BASE]/pg (socket .s.PGSQL.[PGPORT]) is [PGVERSION]
-        ok    pooler     no PgBouncer assumed: migrations go to [BASE]/pg (socket .s.PGSQL.[PGPORT]) (by the port: over a Unix socket the server cannot say whether a pooler is in between)
-        ok    migration-lock  Rails' migration lock on mastodon_production is free (advisory lock 78736240045650285)
-        ok    migrations  every migration of this checkout is applied (0 pre-deployment, 0 post-deployment)
-        ok    db-password  no database password is set (PostgreSQL's peer or trust authentication)
-        ok    memory     8192 MB available RAM + 2048 MB free swap = 10240 MB; assets:precompile needs about 2560 MB: enough
-        ok    shell-env  no SKIP_POST_DEPLOYMENT_MIGRATIONS and no stray RAILS_ENV exported
-        "#,
+    format!(
+        "[1/8] preflight …\n{}ok    shell-env  no SKIP_POST_DEPLOYMENT_MIGRATIONS and no stray RAILS_ENV exported\n",
+        good_rows(ruby)
     )
-    .replace("RUBY-ROW", ruby)
 }
 
-const RUBY_OK: &str = "ok    ruby       ruby 3.3.5 ([FAKE]/ruby)";
+/// The steps of a good setup's run up to the start of precompile and its
+/// RAILS_ENV notice, after [`preflight`].
+const THROUGH_PRE_MIGRATE: &str = "\
+[1/8] preflight ✓ [TIME]
+[2/8] bundle …
+[2/8] bundle ✓ [TIME]
+[3/8] yarn …
+[3/8] yarn ✓ [TIME]
+[4/8] backup …
+[4/8] backup ✓ [TIME]
+[5/8] pre-migrate …
+tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
+[5/8] pre-migrate ✓ [TIME]
+[6/8] precompile …
+tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
+";
 
 impl Setup {
     /// The calls the loggers saw, in order.
@@ -373,20 +367,9 @@ fn without_a_terminal_or_restart_the_run_stops_before_post_migrate_with_the_comm
     out.expect_code(1).expect_stderr_is(
         &s.normaliser(),
         &(preflight(RUBY_OK)
+            + THROUGH_PRE_MIGRATE
             + &unindent(
                 r#"
-                [1/8] preflight ✓ [TIME]
-                [2/8] bundle …
-                [2/8] bundle ✓ [TIME]
-                [3/8] yarn …
-                [3/8] yarn ✓ [TIME]
-                [4/8] backup …
-                [4/8] backup ✓ [TIME]
-                [5/8] pre-migrate …
-                tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
-                [5/8] pre-migrate ✓ [TIME]
-                [6/8] precompile …
-                tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
                 [6/8] precompile ✓ [TIME]
                 [7/8] restart …
                 [7/8] restart ✗ [TIME] (the services must restart first)
@@ -426,20 +409,9 @@ fn a_precompile_killed_by_sigkill_gets_the_swap_advice_and_a_cache_clear() {
     out.expect_code(1).expect_stderr_is(
         &s.normaliser(),
         &(preflight(RUBY_OK)
+            + THROUGH_PRE_MIGRATE
             + &unindent(
                 r#"
-                [1/8] preflight ✓ [TIME]
-                [2/8] bundle …
-                [2/8] bundle ✓ [TIME]
-                [3/8] yarn …
-                [3/8] yarn ✓ [TIME]
-                [4/8] backup …
-                [4/8] backup ✓ [TIME]
-                [5/8] pre-migrate …
-                tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
-                [5/8] pre-migrate ✓ [TIME]
-                [6/8] precompile …
-                tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
                 tootguard: error: assets:precompile ran out of memory: it was killed by SIGKILL, the signal of the kernel's out-of-memory killer. Now: 8192 MB available RAM + 2048 MB free swap; it needs about 2560 MB. Add 2 GB of swap (as root): `fallocate -l 2G /swapfile && chmod 600 /swapfile && mkswap /swapfile && swapon /swapfile`, and keep it across reboots with the /etc/fstab line `/swapfile none swap sw 0 0` (use another file name if /swapfile exists). Clearing the asset cache now (bin/rake tmp:cache:clear), so the retry really rebuilds the assets.
                 tootguard: RAILS_ENV was not set; running with RAILS_ENV=production (production install)
                 [6/8] precompile ✗ [TIME] (killed by SIGKILL, signal 9)

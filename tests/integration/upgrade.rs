@@ -637,6 +637,26 @@ fn as_root_every_step_runs_as_the_owner_with_the_owners_ruby_and_the_dry_run_sho
         s.calls(),
         ["rbenv-bundle install", "rbenv-yarn install --immutable"]
     );
+
+    // A program missing from the owner's PATH stops the step, after the
+    // notice that it was to run as the owner.
+    for dir in [&shims, &s.fake] {
+        std::fs::remove_file(dir.join("yarn")).unwrap();
+    }
+    let out = s.upgrade(["--yes", "--only", "yarn"]);
+    out.expect_code(1);
+    let notice = format!(
+        "tootguard: running as {} (the owner of {}), not as root",
+        user.name,
+        s.w.root.display()
+    );
+    let (Some(said), Some(stopped)) = (
+        out.stderr.find(&notice),
+        out.stderr.find("`yarn` is not on PATH"),
+    ) else {
+        panic!("no notice or no stop:\n{}", out.stderr);
+    };
+    assert!(said < stopped, "{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------

@@ -164,8 +164,9 @@ impl Upgrade {
         let path = plan.var(&self.env, "PATH").unwrap_or_default();
         plan.program = resolve::search_path(name, &path, &self.root.dir, &self.me, None)
             .found
-            .ok_or_else(|| {
-                Stop::new(format!("no {name}"), step).detail(format!(
+            .ok_or_else(|| Stop {
+                user: user.clone(),
+                ..Stop::new(format!("no {name}"), step).detail(format!(
                     "`{name}` is not on PATH ({}). Run the upgrade as the user who installed \
                      Mastodon, in a login shell (`su - mastodon`), so PATH has {name}.",
                     path.to_string_lossy()

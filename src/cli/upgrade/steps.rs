@@ -6,7 +6,7 @@
 use clap::ValueEnum;
 
 use crate::config::SKIP_POST;
-use crate::guards::Change;
+use crate::guards::{Change, Verdict};
 use crate::invocation::Tool;
 
 /// The steps, in the order they run. Their names are a stable interface.
@@ -127,6 +127,10 @@ pub(super) struct Stop {
     pub resume: Step,
     /// The resume command needs `--yes` (preflight warnings, no terminal).
     pub add_yes: bool,
+    /// The user guard's verdict for a command that was to run as the
+    /// install's owner, said before the stop as it would have been before
+    /// the command.
+    pub user: Option<Verdict>,
 }
 
 impl Stop {
@@ -136,6 +140,7 @@ impl Stop {
             detail: None,
             resume,
             add_yes: false,
+            user: None,
         }
     }
 

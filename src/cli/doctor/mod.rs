@@ -59,7 +59,7 @@ pub struct Args {
 pub type Check = Verdict;
 
 /// A check's level as doctor shows it: `ok`, `warn` or `fail`.
-pub fn label(level: Level) -> &'static str {
+fn label(level: Level) -> &'static str {
     match level {
         Level::Ok | Level::Notice => "ok",
         Level::Warn => "warn",
@@ -77,8 +77,9 @@ fn from_verdict(id: &'static str, verdict: Verdict) -> Check {
     Verdict {
         id,
         level,
+        message: verdict.message,
         fix: verdict.fix.filter(|_| level != Level::Ok),
-        ..verdict
+        changes: Vec::new(),
     }
 }
 

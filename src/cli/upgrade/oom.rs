@@ -44,7 +44,7 @@ impl Upgrade {
 
     /// The memory guard's figures and swap commands, for a precompile that died.
     fn memory_advice(&self, why: &str) -> String {
-        let required = memory::required_mb(&self.context())
+        let required = memory::required_mb(&self.site())
             .ok()
             .map_or(memory::DEFAULT_MIN_MB, |(mb, _)| mb);
         let (figures, missing) = match memory::measure(&self.env) {

@@ -165,7 +165,7 @@ impl Upgrade {
         plan.program = resolve::search_path(name, &path, &self.root.dir, &self.me, None)
             .found
             .ok_or_else(|| Stop {
-                user: user.clone(),
+                user: user.clone().map(Box::new),
                 ..Stop::new(format!("no {name}"), step).detail(format!(
                     "`{name}` is not on PATH ({}). Run the upgrade as the user who installed \
                      Mastodon, in a login shell (`su - mastodon`), so PATH has {name}.",
@@ -183,7 +183,7 @@ impl Upgrade {
     /// The migrations this checkout has and the database lacks, asked as
     /// the migrate steps would connect.
     pub(super) fn pending(&self) -> Result<migrations::Pending, String> {
-        let route = guards::pgbouncer::route(&self.context())?;
+        let route = guards::pgbouncer::route(&self.site())?;
         let versions = match (&route.report, &route.unasked) {
             (Some(report), _) => match (&report.configured, &report.versions) {
                 (_, Ok(versions)) => versions.clone(),
@@ -198,7 +198,7 @@ impl Upgrade {
 
     /// The install as a command run in its root sees it: its configuration
     /// and PostgreSQL's answers.
-    pub(super) fn context(&self) -> Site {
+    pub(super) fn site(&self) -> Site {
         Site::new(
             self.root.dir.clone(),
             self.env.clone(),

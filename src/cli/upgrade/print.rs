@@ -14,9 +14,10 @@ use owo_colors::{OwoColorize, Stream};
 
 use crate::config::SKIP_POST;
 use crate::database::migrations::Pending;
+use crate::environment::EnvChanges;
 use crate::exec::Plan;
 use crate::exit::{FAILURE, Failure, OK};
-use crate::guards::{self, Change, Level};
+use crate::guards::Level;
 use crate::quote::{word as quote, word_str as quote_str};
 use crate::redact;
 use crate::resolve::Root;
@@ -222,19 +223,7 @@ fn show(out: &mut String, dir: &str, prepared: &Result<Prepared, Stop>) -> bool 
             if let Some(user) = &plan.run_as {
                 out.push_str(&format!("  user {}\n", user.name));
             }
-            // What the step's program gets: the guards' changes and the
-            // step's own (HOME and PATH of the owner it runs as), not the
-            // markers for tootguard's own next layer.
-            let changes: Vec<Change> = plan
-                .env
-                .iter()
-                .filter(|(name, _)| !name.starts_with("TOOTGUARD_"))
-                .map(|(name, value)| match value {
-                    Some(value) => Change::SetEnv(name, value.clone()),
-                    None => Change::UnsetEnv(name),
-                })
-                .collect();
-            if let Some(env) = env_line(&changes) {
+            if let Some(env) = env_line(&plan.env) {
                 out.push_str(&format!("  env  {env}\n"));
             }
             out.push_str(&format!("  run  {}\n", command_line(plan)));
@@ -296,9 +285,16 @@ fn applies(step: Step, pending: &Result<Pending, String>, pre_ran: bool) -> Stri
     line
 }
 
-/// `NAME=value` and `unset NAME`, last change per name, secrets masked.
-fn env_line(changes: &[Change]) -> Option<String> {
-    let last = guards::shown_env_changes(changes);
+/// `NAME=value` and `unset NAME`, last change per name, secrets masked —
+/// what the step's program gets (the guards' changes and the step's own,
+/// such as HOME and PATH of the owner it runs as), not the markers for
+/// tootguard's own next layer (`TOOTGUARD_*`).
+fn env_line(changes: &EnvChanges) -> Option<String> {
+    let last: Vec<_> = changes
+        .shown()
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("TOOTGUARD_"))
+        .collect();
     (!last.is_empty()).then(|| {
         last.iter()
             .map(|(name, value)| match value {

@@ -83,11 +83,10 @@ impl Upgrade {
                 verdicts,
                 user,
                 skip_post_in_file,
-            } = prepared.map_err(|stop| {
+            } = prepared.inspect_err(|stop| {
                 if let Some(user) = &stop.user {
                     report::verdict(user.level, &user.text());
                 }
-                stop
             })?;
             if step == Step::PostMigrate
                 && let Some(source) = skip_post_in_file

@@ -130,7 +130,7 @@ pub(super) struct Stop {
     /// The user guard's verdict for a command that was to run as the
     /// install's owner, said before the stop as it would have been before
     /// the command.
-    pub user: Option<Verdict>,
+    pub user: Option<Box<Verdict>>,
 }
 
 impl Stop {

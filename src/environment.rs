@@ -90,9 +90,9 @@ impl<K: Into<OsString>, V: Into<OsString>> FromIterator<(K, V)> for Env {
 }
 
 /// Changes to an environment, one per variable in the order last made: a
-/// new value, or `None` to remove it. What a command's guards ask for, what
-/// a plan makes before exec, and what `explain` and `upgrade` show are all
-/// this one shape.
+/// new value, or `None` to remove it. What a plan makes before exec, what
+/// the guards' changes come to (`guards::env_changes`) and what `explain`
+/// and `upgrade` show are all this one shape.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EnvChanges(Vec<(&'static str, Option<OsString>)>);
 

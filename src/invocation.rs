@@ -1,7 +1,9 @@
-//! One command as typed: which tool, its arguments byte for byte, the working
-//! directory, the environment and the Mastodon root. Every guard looks at this
-//! and nothing else, which is what lets `explain` and `upgrade` ask the guards
-//! about a command without running it.
+//! One command as typed: which tool and its arguments byte for byte, in a
+//! [`Site`] (the working directory, the environment, the Mastodon root and
+//! its configuration). Every guard looks at this and nothing else, which is
+//! what lets `explain` and `upgrade` ask the guards about a command without
+//! running it; what only needs the install (the PgBouncer route, the
+//! memory verdict) takes the [`Site`].
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

@@ -41,7 +41,7 @@ use crate::settings::Env;
 
 /// The loop marker: `<depth>:<path of the program being exec'd>`.
 pub const EXEC: &str = "TOOTGUARD_EXEC";
-/// The layer marker: `<origin>[:<guarded root>]`.
+/// The layer marker: `<origin>/<n>[:<guarded root>]`.
 pub const LAYER: &str = "TOOTGUARD_LAYER";
 /// More shims than this one after another in one process (each an exec)
 /// is a loop, not a command passing through its layers.

@@ -2,8 +2,9 @@
 //! the environment, the install (root) and, read only when asked, the
 //! configuration from the environment and the root's `.env*` files and
 //! PostgreSQL's answers. A command ([`crate::invocation::Invocation`])
-//! carries one; `doctor`, `upgrade` and `backup` make one for an install
-//! directly, so reading a setting never needs a made-up command.
+//! carries one; `doctor`, `upgrade`, `backup` and `release-lock` make one
+//! for an install directly, so reading a setting never needs a made-up
+//! command.
 
 use std::cell::OnceCell;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Which tootctl tree to complete: the one of the install the command
 //! would run in — found as the shim finds it (`MASTODON_ROOT`, the working
 //! directory's install, `~mastodon/live`) and read from its own
-//! `lib/mastodon/cli/*.rb` (`thor.rs`) — else the embedded one, with the
+//! `lib/mastodon/cli/*.rb` (`src/thor/`) — else the embedded one, with the
 //! reason, which `tootguard doctor` reports.
 //!
 //! A tab press must feel instant, so a parsed tree is cached per install in

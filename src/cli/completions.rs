@@ -9,7 +9,7 @@
 //! yet: bash-completion and zsh ship one for rake, and a better one must
 //! never be replaced by ours.
 //!
-//! The shell code is shell, in `completions/*.bash|zsh|fish`; one Rust file
+//! The shell code is shell, in `src/cli/completions/*.bash|zsh|fish`; one Rust file
 //! per shell (`completions/bash.rs`, `zsh.rs`, `fish.rs`) puts its pieces
 //! together (the `*-head`/`*-tail` pieces go around the task list written
 //! there). `--tree` is in `completions/tree.rs`, and what `tootguard install`

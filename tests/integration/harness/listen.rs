@@ -89,43 +89,46 @@ impl NotPostgres {
     /// On a free port of 127.0.0.1.
     pub fn tcp() -> NotPostgres {
         let (listener, port) = tcp_listener();
+        NotPostgres::serve(
+            port,
+            move || drop(listener.accept()),
+            Box::new(move || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        )
+    }
+
+    /// As the Unix socket `path` (`<dir>/.s.PGSQL.5432`).
+    pub fn unix(path: &Path) -> NotPostgres {
+        let listener = unix_listener(path);
+        let path = path.to_path_buf();
+        NotPostgres::serve(
+            0,
+            move || drop(listener.accept()),
+            Box::new(move || std::os::unix::net::UnixStream::connect(&path).is_ok()),
+        )
+    }
+
+    /// Accepts and hangs up (`accept_one`) until dropped; `wake` connects
+    /// once more so the thread sees the stop.
+    fn serve(
+        port: u16,
+        mut accept_one: impl FnMut() + Send + 'static,
+        wake: Box<dyn Fn() -> bool + Send + Sync>,
+    ) -> NotPostgres {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
+            loop {
+                accept_one();
                 if flag.load(std::sync::atomic::Ordering::Relaxed) {
                     break;
                 }
-                drop(conn);
             }
         });
         NotPostgres {
             port,
             stop,
             thread: Some(thread),
-            wake: Box::new(move || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
-        }
-    }
-
-    /// As the Unix socket `path` (`<dir>/.s.PGSQL.5432`).
-    pub fn unix(path: &Path) -> NotPostgres {
-        let listener = unix_listener(path);
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if flag.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                drop(conn);
-            }
-        });
-        let path = path.to_path_buf();
-        NotPostgres {
-            port: 0,
-            stop,
-            thread: Some(thread),
-            wake: Box::new(move || std::os::unix::net::UnixStream::connect(&path).is_ok()),
+            wake,
         }
     }
 }

@@ -475,26 +475,8 @@ fn zsh(w: &World, setup: &str, lines: &[&str]) -> Completions {
     fs::write(
         &inner,
         format!(
-            r#"PS1='' RPS1=''
-unsetopt zle_bracketed_paste 2>/dev/null
-{setup}
-bindkey '^I' complete-word
-compadd() {{
-    # -O, -A and -D collect matches rather than add them: not candidates.
-    if [[ ${{@[1,(i)(-|--)]}} == *-(O|A|D)\ * ]]; then
-        builtin compadd "$@"
-        return
-    fi
-    local -a hits
-    builtin compadd -A hits "$@"
-    local ret=$? hit
-    for hit in $hits; do print -r -- "<HIT>$hit"; done
-    return $ret
-}}
-_test_done() {{ print -r -- "<END>"; exit }}
-comppostfuncs=(_test_done)
-print -r -- "<READY>"
-"#
+            "PS1='' RPS1=''\nunsetopt zle_bracketed_paste 2>/dev/null\n{setup}\n{}",
+            include_str!("zsh-capture.zsh")
         ),
     )
     .unwrap();

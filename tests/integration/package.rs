@@ -264,6 +264,7 @@ fn the_package_installs_pages_completions_and_sudo_shims_and_removes_them_all() 
             "package-complete-setup.zsh",
             include_str!("package-complete-setup.zsh"),
         ),
+        ("zsh-capture.zsh", include_str!("zsh-capture.zsh")),
     ] {
         fs::write(drivers.join(name), text).unwrap();
     }

@@ -755,14 +755,20 @@ fn an_interrupted_upgrade_says_where_it_stopped_and_resumes_there_without_a_seco
     s.upgrade(["--restart"]).expect_code(0);
 }
 
-#[test]
-fn resuming_past_the_backup_step_still_takes_one_before_a_migration() {
-    let s = Setup::good();
+/// `upgrade --from pre-migrate` with no backup of this upgrade on disk
+/// says so and takes one before the migration.
+fn resuming_at_pre_migrate_takes_one_backup(s: &Setup) {
     let out = s.upgrade(["--from", "pre-migrate", "--restart"]);
     out.expect_code(0)
         .expect_stderr("no backup of this upgrade yet")
         .expect_stderr("[4/8] backup ✓");
-    assert_eq!(backups(&s).len(), 1);
+    assert_eq!(backups(s).len(), 1);
+}
+
+#[test]
+fn resuming_past_the_backup_step_still_takes_one_before_a_migration() {
+    let s = Setup::good();
+    resuming_at_pre_migrate_takes_one_backup(&s);
 }
 
 #[test]
@@ -970,11 +976,7 @@ fn a_recorded_backup_that_is_gone_is_taken_again_before_a_migration() {
         .expect_code(1);
     let made = backups(&s);
     fs::remove_dir_all(&made[0]).unwrap();
-    let out = s.upgrade(["--from", "pre-migrate", "--restart"]);
-    out.expect_code(0)
-        .expect_stderr("no backup of this upgrade yet")
-        .expect_stderr("[4/8] backup ✓");
-    assert_eq!(backups(&s).len(), 1);
+    resuming_at_pre_migrate_takes_one_backup(&s);
 }
 
 #[test]
